@@ -1,0 +1,34 @@
+# Eirb2Share: `make` builds everything, `make test` runs every check.
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: all build test fmt-check clippy unit bench-key fuzz clean
+
+all: build
+
+build:
+	$(CARGO) build --release --workspace
+
+## Every test of the workspace plus formatting and lints.
+test: fmt-check clippy unit
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --workspace
+
+## Key computation speed on a 1 GiB file (figures in the README).
+bench-key:
+	$(CARGO) bench -p common --bench key
+
+## Fuzz the peer/tracker decoders (needs cargo-fuzz; see README).
+FUZZ_RUNS ?= 1000000
+fuzz:
+	cd common && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode -- -runs=$(FUZZ_RUNS)
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,117 @@
+//! Configuration: the shipped files load, and each malformed case names
+//! the file, the line or key, and what was expected.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::config::{ConfigError, PeersConfig, TrackerConfig};
+
+fn install(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../install").join(rel)
+}
+
+#[test]
+fn shipped_tracker_file() {
+    let c = TrackerConfig::load(&install("tracker/config.ini")).unwrap();
+    assert_eq!(c.addr, "127.0.0.100:5000".parse().unwrap());
+    assert_eq!(c.interval, Duration::from_millis(10_000));
+    assert!(c.workers >= 1);
+    assert_eq!(c.peer_ttl, Duration::from_secs(300));
+}
+
+#[test]
+fn shipped_peers_file() {
+    let c = PeersConfig::load(&install("peers/config.ini")).unwrap();
+    assert_eq!(c.tracker, "127.0.0.100:5000".parse().unwrap());
+    assert_eq!(c.peers.len(), 5);
+    for (i, p) in c.peers.iter().enumerate() {
+        let x = i as u32 + 1;
+        assert_eq!(p.id, x);
+        assert_eq!(p.addr, format!("127.0.0.{x}:5001").parse().unwrap());
+        assert_eq!(p.interval, Duration::from_millis(100_000));
+        assert_eq!(p.directory, PathBuf::from(format!("install/peers/peer{x}_files")));
+        assert_eq!(p.max_peers, 5);
+        assert!(install(&format!("peers/peer{x}_files")).is_dir());
+    }
+    assert_eq!(c.max_message_size, 1 << 20);
+}
+
+fn tracker_err(text: &str) -> ConfigError {
+    TrackerConfig::parse(Path::new("t.ini"), text).unwrap_err()
+}
+
+const GOOD: &str = "tracker_ip = 127.0.0.100\ntracker_port = 5000\n";
+
+#[test]
+fn missing_file() {
+    let e = TrackerConfig::load(Path::new("/nonexistent/config.ini")).unwrap_err();
+    assert!(e.to_string().starts_with("/nonexistent/config.ini: cannot read the file"), "{e}");
+}
+
+#[test]
+fn line_without_equals() {
+    let e = tracker_err(&format!("{GOOD}tracker_interval 10\n"));
+    assert_eq!(e.line, Some(3));
+    assert!(e.to_string().contains("t.ini:3: expected `key = value`"), "{e}");
+}
+
+#[test]
+fn bad_number() {
+    let e = tracker_err(&format!("{GOOD}tracker_interval = ten\n"));
+    assert_eq!((e.line, e.key.as_deref()), (Some(3), Some("tracker_interval")));
+    assert!(e.message.contains("milliseconds") && e.message.contains("\"ten\""), "{e}");
+    assert!(tracker_err(&format!("{GOOD}tracker_workers = 0\n")).message.contains("positive"));
+}
+
+#[test]
+fn bad_ip() {
+    let e = tracker_err("tracker_ip = 127.0.0.300\ntracker_port = 5000\n");
+    assert_eq!((e.line, e.key.as_deref()), (Some(1), Some("tracker_ip")));
+    assert!(e.message.contains("IP address"), "{e}");
+}
+
+#[test]
+fn port_out_of_range() {
+    for port in ["0", "65536", "-1"] {
+        let e = tracker_err(&format!("tracker_ip = 127.0.0.1\ntracker_port = {port}\n"));
+        assert_eq!((e.line, e.key.as_deref()), (Some(2), Some("tracker_port")), "{port}");
+        assert!(e.message.contains("1 to 65535"), "{e}");
+    }
+}
+
+#[test]
+fn unknown_key() {
+    let e = tracker_err(&format!("{GOOD}tracker_colour = blue\n"));
+    assert_eq!((e.line, e.key.as_deref()), (Some(3), Some("tracker_colour")));
+    assert!(e.message.contains("unknown key"), "{e}");
+    let p = PeersConfig::parse(
+        Path::new("p.ini"),
+        &format!("{GOOD}peer1_ip=127.0.0.1\npeer1_port=1\npeer1_directory_path=x\npeer1_speed=9\n"),
+    )
+    .unwrap_err();
+    assert_eq!(p.key.as_deref(), Some("peer1_speed"));
+}
+
+#[test]
+fn duplicate_key() {
+    let e = tracker_err(&format!("{GOOD}tracker_port = 5001\n"));
+    assert_eq!((e.line, e.key.as_deref()), (Some(3), Some("tracker_port")));
+    assert!(e.message.contains("first on line 2"), "{e}");
+}
+
+#[test]
+fn missing_key() {
+    let e = tracker_err("tracker_ip = 127.0.0.1\n");
+    assert_eq!(e.key.as_deref(), Some("tracker_port"));
+    assert!(e.message.contains("missing"), "{e}");
+    let p =
+        PeersConfig::parse(Path::new("p.ini"), &format!("{GOOD}peer2_ip=127.0.0.2\npeer2_port=5001\n")).unwrap_err();
+    assert_eq!(p.key.as_deref(), Some("peer2_directory_path"));
+}
+
+#[test]
+fn serde_ini_quirks_are_smoothed() {
+    let text = "  # indented comment\n \ntracker_ip = 127.0.0.1 ; inline comment\n\ttracker_port=5000\n";
+    let c = TrackerConfig::parse(Path::new("t.ini"), text).unwrap();
+    assert_eq!(c.addr, "127.0.0.1:5000".parse().unwrap());
+}
