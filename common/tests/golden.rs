@@ -290,3 +290,12 @@ fn result_line_as_pasted() {
     assert!(FileEntry::parse_line("../x 1 1 ab").is_err());
     assert!(FileEntry::parse_line(&format!("a 1 1 {KEY_A} extra")).is_err());
 }
+
+#[test]
+fn error_text_is_one_clean_line_both_ways() {
+    // Found by the fuzzer: a tab inside an error text must survive a round trip.
+    let parsed = reply("error  bad\tthing\u{4} ");
+    assert_eq!(parsed, TrackerReply::Error("bad thing".into()));
+    assert_eq!(written_reply(&parsed), "error bad thing\n");
+    assert_eq!(written_reply(&TrackerReply::Error("a\r\nb".into())), "error a  b\n");
+}

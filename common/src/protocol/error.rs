@@ -62,3 +62,10 @@ pub(crate) fn snippet(bytes: &[u8]) -> String {
     }
     s
 }
+
+/// The text of an `error` reply, on one line: control characters (tabs,
+/// stray `\r`, NUL) become blanks and the ends are trimmed. Used when
+/// parsing and when writing, so both agree.
+pub(crate) fn clean_text(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_owned()
+}

@@ -16,7 +16,7 @@
 use std::io::{self, Write};
 
 use super::Limits;
-use super::error::{ParseError, snippet};
+use super::error::{ParseError, clean_text, snippet};
 use super::frame::{Words, is_blank, next_line, parse_u32};
 use super::tracker::write_list;
 use crate::buffermap::BufferMap;
@@ -129,7 +129,7 @@ impl<'a> PeerMessage<'a> {
                 }
                 Self::Hashes { key, hashes }
             }
-            b"error" => return Ok(Self::Error(String::from_utf8_lossy(w.rest()).trim().to_owned())),
+            b"error" => return Ok(Self::Error(clean_text(&String::from_utf8_lossy(w.rest())))),
             _ => return Err(ParseError::UnknownCommand(snippet(&command))),
         };
         w.finish()?;
@@ -161,8 +161,7 @@ impl<'a> PeerMessage<'a> {
                 write_list(out, hashes, |o, h| o.write_all(hex::encode(h).as_bytes()))?;
             }
             Self::Error(text) => {
-                let text: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-                write!(out, "error {}", text.trim())?;
+                write!(out, "error {}", clean_text(text))?;
             }
         }
         out.write_all(b"\n")

@@ -10,7 +10,7 @@
 
 use std::io::{self, Write};
 
-use super::error::{ParseError, snippet};
+use super::error::{ParseError, clean_text, snippet};
 use super::frame::{List, Words, parse_port};
 use super::types::{Criterion, FileEntry, PeerAddr};
 use super::{Limits, LineEnding};
@@ -111,7 +111,7 @@ impl TrackerReply {
                 Self::Peers { key, peers }
             }
             b"error" => {
-                return Ok(Self::Error(String::from_utf8_lossy(w.rest()).trim().to_owned()));
+                return Ok(Self::Error(clean_text(&String::from_utf8_lossy(w.rest()))));
             }
             _ => return Err(ParseError::UnknownCommand(snippet(command))),
         };
@@ -132,9 +132,7 @@ impl TrackerReply {
                 write_list(out, peers, |o, p| write!(o, "{p}"))?;
             }
             Self::Error(text) => {
-                // Strict in what we send: one line, whatever the text.
-                let text: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-                write!(out, "error {}", text.trim())?;
+                write!(out, "error {}", clean_text(text))?;
             }
         }
         out.write_all(ending.as_bytes())
