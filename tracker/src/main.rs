@@ -1,1 +1,5 @@
-fn main() {}
+//! `tracker`: see `tracker --help`.
+
+fn main() -> std::process::ExitCode {
+    tracker::cli::main()
+}

@@ -1,0 +1,61 @@
+//! The `tracker` command line.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use common::config::TrackerConfig;
+
+/// Eirb2Share tracker: knows which peer shares which file.
+///
+/// Logs go to stderr; RUST_LOG sets the level (info by default).
+/// SIGINT or SIGTERM stops it cleanly.
+#[derive(Debug, Parser)]
+#[command(version)]
+pub struct Args {
+    /// Configuration file.
+    #[arg(long, default_value = "install/tracker/config.ini")]
+    pub config: PathBuf,
+    /// Listen on this IP instead of the file's tracker_ip.
+    #[arg(long)]
+    pub ip: Option<IpAddr>,
+    /// Listen on this port instead of the file's tracker_port (0: any free port).
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+pub fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args = Args::parse();
+    let mut config = match TrackerConfig::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tracker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    config.addr = SocketAddr::new(args.ip.unwrap_or(config.addr.ip()), args.port.unwrap_or(config.addr.port()));
+    let listener = match crate::bind(config.addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "tracker: cannot listen on {}: {e} (is another tracker running, or is the address not local?)",
+                config.addr
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let shutdown = crate::Shutdown::new();
+    let on_signal = shutdown.clone();
+    if let Err(e) = ctrlc::set_handler(move || on_signal.trigger()) {
+        log::warn!("cannot handle SIGINT/SIGTERM: {e}");
+    }
+    match crate::run(listener, config, shutdown) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tracker: stopped on error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The Eirb2Share tracker: remembers which peer shares which file and
+//! answers `announce`, `look`, `getfile` and `update` for thousands of
+//! connected peers with a fixed pool of worker threads.
+//!
+//! - [`cache`]: what is known, behind a mutex, with expiry.
+//! - [`handler`]: one request in, one reply out.
+//! - [`conn`]: one connection's framing and buffer.
+//! - [`reactor`]: the readiness thread and the worker pool.
+//!
+//! [`run`] takes a bound listener so tests can bind port 0.
+
+pub mod cache;
+pub mod cli;
+pub mod conn;
+pub mod handler;
+pub mod reactor;
+pub mod shutdown;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use common::config::TrackerConfig;
+use parking_lot::Mutex;
+
+pub use shutdown::Shutdown;
+
+use crate::cache::Cache;
+use crate::handler::Shared;
+
+/// Listen backlog: a burst of a thousand connects must not stall.
+pub const BACKLOG: i32 = 4096;
+
+/// Binds `addr` with a deep backlog and address reuse (restarts don't wait
+/// for TIME_WAIT).
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Serves `listener` until `shutdown` is triggered; returns once the
+/// workers have finished the turns they were on.
+pub fn run(listener: TcpListener, config: TrackerConfig, shutdown: Shutdown) -> io::Result<()> {
+    raise_fd_limit();
+    let shared = Arc::new(Shared { cache: Mutex::new(Cache::new()), config, requests: AtomicU64::new(0) });
+    let connections = Arc::new(AtomicUsize::new(0));
+    log::info!(
+        "tracker listening on {} with {} workers (peer time-to-live {:?})",
+        listener.local_addr()?,
+        shared.config.workers,
+        shared.config.peer_ttl
+    );
+    let maintenance = {
+        let (shared, connections, shutdown) = (shared.clone(), connections.clone(), shutdown.clone());
+        std::thread::Builder::new()
+            .name("tracker-maintenance".into())
+            .spawn(move || maintain(&shared, &connections, &shutdown))?
+    };
+    let result = reactor::serve(listener, shared, connections, shutdown.clone());
+    shutdown.trigger();
+    let _ = maintenance.join();
+    log::info!("tracker stopped");
+    result
+}
+
+/// Every `tracker_interval`: forget silent peers and log a summary.
+fn maintain(shared: &Shared, connections: &AtomicUsize, shutdown: &Shutdown) {
+    let mut last = (Instant::now(), shared.requests.load(Ordering::Relaxed));
+    while !shutdown.wait(shared.config.interval) {
+        let now = Instant::now();
+        let (gone, peers, files) = {
+            let mut cache = shared.cache.lock();
+            let gone = cache.expire(now, shared.config.peer_ttl);
+            (gone, cache.peer_count(), cache.file_count())
+        };
+        for peer in &gone {
+            log::info!("evicted {peer}: silent for more than {:?}", shared.config.peer_ttl);
+        }
+        let requests = shared.requests.load(Ordering::Relaxed);
+        let rate = (requests - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
+        last = (now, requests);
+        log::info!(
+            "{} connections, {peers} peers, {files} files, {rate:.0} requests/s",
+            connections.load(Ordering::Relaxed)
+        );
+    }
+}
+
+/// Thousands of peers need thousands of descriptors; the default soft
+/// limit is often 1024.
+fn raise_fd_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => log::debug!("file descriptor limit: {n}"),
+        Err(e) => log::warn!("cannot raise the file descriptor limit: {e}"),
+    }
+}
