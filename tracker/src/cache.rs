@@ -29,7 +29,14 @@ struct FileRecord {
     /// Name, length and piece size as first announced; `None` while the
     /// file is known only from `leech`/`update` keys.
     entry: Option<FileEntry>,
-    holders: HashSet<PeerId>,
+    seeders: HashSet<PeerId>,
+    leechers: HashSet<PeerId>,
+}
+
+impl FileRecord {
+    fn is_held(&self) -> bool {
+        !self.seeders.is_empty() || !self.leechers.is_empty()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -50,7 +57,6 @@ impl Cache {
 
     /// Records a peer's files, replacing whatever it announced before.
     pub fn announce(&mut self, peer: PeerId, seed: Vec<FileEntry>, leech: Vec<FileKey>, now: Instant) {
-        self.forget_holdings(peer);
         let mut seed_keys = Vec::with_capacity(seed.len());
         for entry in seed {
             let key = entry.key.clone();
@@ -59,13 +65,9 @@ impl Cache {
                 self.by_name.entry(entry.name.clone()).or_default().push(key.clone());
                 record.entry = Some(entry);
             }
-            record.holders.insert(peer);
             seed_keys.push(key);
         }
-        for key in &leech {
-            self.files.entry(key.clone()).or_default().holders.insert(peer);
-        }
-        self.peers.insert(peer, PeerEntry { seed: seed_keys, leech, last_seen: now });
+        self.replace_holdings(peer, seed_keys, leech, now);
     }
 
     /// Replaces the keys a known peer seeds and leeches.
@@ -79,12 +81,32 @@ impl Cache {
         if !self.peers.contains_key(&peer) {
             return Err(NotAnnounced);
         }
-        self.forget_holdings(peer);
-        for key in seed.iter().chain(&leech) {
-            self.files.entry(key.clone()).or_default().holders.insert(peer);
-        }
-        self.peers.insert(peer, PeerEntry { seed, leech, last_seen: now });
+        self.replace_holdings(peer, seed, leech, now);
         Ok(())
+    }
+
+    /// Drops the old roles, takes the new ones, and only then forgets
+    /// files nobody holds, so a file that stays held never loses its name
+    /// and size.
+    fn replace_holdings(&mut self, peer: PeerId, seed: Vec<FileKey>, leech: Vec<FileKey>, now: Instant) {
+        let old = self.peers.insert(peer, PeerEntry { seed, leech, last_seen: now });
+        let old_keys: Vec<FileKey> = old.map(|o| o.seed.into_iter().chain(o.leech).collect()).unwrap_or_default();
+        for key in &old_keys {
+            if let Some(record) = self.files.get_mut(key) {
+                record.seeders.remove(&peer);
+                record.leechers.remove(&peer);
+            }
+        }
+        let held = &self.peers[&peer];
+        for key in &held.seed {
+            self.files.entry(key.clone()).or_default().seeders.insert(peer);
+        }
+        for key in &held.leech {
+            self.files.entry(key.clone()).or_default().leechers.insert(peer);
+        }
+        for key in old_keys {
+            self.drop_if_unheld(key);
+        }
     }
 
     /// Marks a known peer as alive.
@@ -103,15 +125,16 @@ impl Cache {
         }
     }
 
-    /// Files matching every criterion, unique by key, at most `cap`,
-    /// sorted by name.
+    /// Files some peer seeds that match every criterion, unique by key,
+    /// at most `cap`, sorted by name. (A file only leechers hold cannot be
+    /// completed, so it is not offered.)
     pub fn look(&self, criteria: &[Criterion], cap: usize) -> Vec<FileEntry> {
         let exact = criteria.iter().find_map(|c| match c {
             Criterion::Name(n) => Some(n),
             _ => None,
         });
         let matches = |r: &&FileRecord| {
-            !r.holders.is_empty() && r.entry.as_ref().is_some_and(|e| criteria.iter().all(|c| c.matches(e)))
+            !r.seeders.is_empty() && r.entry.as_ref().is_some_and(|e| criteria.iter().all(|c| c.matches(e)))
         };
         let mut found: Vec<FileEntry> = match exact {
             Some(name) => self
@@ -134,7 +157,8 @@ impl Cache {
     /// a random subset, so load spreads over every holder.
     pub fn getfile(&self, key: &FileKey, requester: Option<PeerId>, cap: usize) -> Vec<PeerId> {
         let Some(record) = self.files.get(key) else { return Vec::new() };
-        let mut peers: Vec<PeerId> = record.holders.iter().copied().filter(|p| Some(*p) != requester).collect();
+        let mut peers: Vec<PeerId> =
+            record.seeders.union(&record.leechers).copied().filter(|p| Some(*p) != requester).collect();
         if peers.len() > cap {
             fastrand::shuffle(&mut peers);
             peers.truncate(cap);
@@ -148,8 +172,7 @@ impl Cache {
         let dead: Vec<PeerId> =
             self.peers.iter().filter(|(_, p)| now.duration_since(p.last_seen) > ttl).map(|(id, _)| *id).collect();
         for peer in &dead {
-            self.forget_holdings(*peer);
-            self.peers.remove(peer);
+            self.forget(*peer);
         }
         dead
     }
@@ -162,24 +185,31 @@ impl Cache {
         self.files.len()
     }
 
-    fn forget_holdings(&mut self, peer: PeerId) {
-        let Some(old) = self.peers.get_mut(&peer) else { return };
-        let keys: Vec<FileKey> = old.seed.drain(..).chain(old.leech.drain(..)).collect();
-        for key in keys {
-            let Some(record) = self.files.get_mut(&key) else { continue };
-            record.holders.remove(&peer);
-            if record.holders.is_empty() {
-                if let Some(entry) = &record.entry
-                    && let Some(keys) = self.by_name.get_mut(&entry.name)
-                {
-                    keys.retain(|k| *k != key);
-                    if keys.is_empty() {
-                        self.by_name.remove(&entry.name);
-                    }
-                }
-                self.files.remove(&key);
+    fn forget(&mut self, peer: PeerId) {
+        let Some(old) = self.peers.remove(&peer) else { return };
+        for key in old.seed.into_iter().chain(old.leech) {
+            if let Some(record) = self.files.get_mut(&key) {
+                record.seeders.remove(&peer);
+                record.leechers.remove(&peer);
+            }
+            self.drop_if_unheld(key);
+        }
+    }
+
+    fn drop_if_unheld(&mut self, key: FileKey) {
+        let Some(record) = self.files.get(&key) else { return };
+        if record.is_held() {
+            return;
+        }
+        if let Some(entry) = &record.entry
+            && let Some(keys) = self.by_name.get_mut(&entry.name)
+        {
+            keys.retain(|k| *k != key);
+            if keys.is_empty() {
+                self.by_name.remove(&entry.name);
             }
         }
+        self.files.remove(&key);
     }
 }
 
@@ -215,8 +245,9 @@ mod tests {
         let gone = c.expire(t0 + Duration::from_secs(8), Duration::from_secs(6));
         assert_eq!(gone, vec![peer(1)]);
         assert_eq!(c.getfile(&key('a'), None, 10), vec![peer(2)]);
-        // The leecher still holds part of it, so it stays listed.
-        assert_eq!(c.look(&[], 10), vec![file("a", 10, 'a')]);
+        // Only a leecher holds part of it: not offered by look.
+        assert!(c.look(&[], 10).is_empty());
+        assert_eq!(c.file_count(), 1);
         c.expire(t0 + Duration::from_secs(20), Duration::from_secs(6));
         assert!(c.look(&[], 10).is_empty() && c.file_count() == 0, "nobody holds it any more");
     }
@@ -231,6 +262,10 @@ mod tests {
         }
         assert_eq!(c.getfile(&key('a'), None, 5).len(), 5);
         assert_eq!(c.look(&[], 1).len(), 1);
+        // A sole holder updating keeps its file's name and size.
+        c.announce(peer(30), vec![file("solo", 3, 'd')], vec![], t0);
+        c.update(peer(30), vec![key('d')], vec![], t0).unwrap();
+        assert_eq!(c.look(&[Criterion::Name(FileName::new("solo").unwrap())], 5), vec![file("solo", 3, 'd')]);
         c.update(peer(1), vec![key('c')], vec![], t0).unwrap();
         assert_eq!(c.getfile(&key('c'), None, 5), vec![peer(1)]);
         assert_eq!(c.sole_peer_at(peer(3).ip()), Some(peer(3)));

@@ -83,6 +83,8 @@ impl Client {
             }
         };
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        // Each `send` leaves as its own segment (split-command tests).
+        stream.set_nodelay(true).unwrap();
         Self { reader: BufReader::new(stream) }
     }
 

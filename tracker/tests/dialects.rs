@@ -1,0 +1,133 @@
+//! Every dialect row of the shared protocol notes, server side, one test
+//! each: the tracker must serve every course client as it is.
+
+mod support;
+use support::*;
+
+fn announce_a(c: &mut Client) {
+    assert_eq!(c.ask(&format!("announce listen 2222 seed [file_a.dat 10 4 {KEY_A}] leech []")), "ok");
+}
+
+#[test]
+fn request_ending_crlf_gets_crlf_reply() {
+    let t = TestTracker::start();
+    let mut c = t.client();
+    c.send("look []\r\n");
+    assert_eq!(c.recv_raw(), "list []\r\n");
+}
+
+#[test]
+fn request_ending_lf_gets_lf_reply_without_cr() {
+    // One course peer keeps a `\r` as part of the last word: never send it one.
+    let t = TestTracker::start();
+    let mut c = t.client();
+    c.send("look []\n");
+    assert_eq!(c.recv_raw(), "list []\n");
+}
+
+#[test]
+fn request_ending_lf_nul() {
+    let t = TestTracker::start();
+    let mut c = t.client();
+    c.send("look []\n\0look []\n\0");
+    assert_eq!(c.recv(), "list []");
+    assert_eq!(c.recv(), "list []");
+}
+
+#[test]
+fn request_without_line_end_is_served_after_a_pause() {
+    let t = TestTracker::with(|c| c.line_pause = std::time::Duration::from_millis(50));
+    let mut c = t.client_from(31);
+    c.send(format!("announce listen 2222 seed [file_a.dat 10 4 {KEY_A}] leech [] "));
+    assert_eq!(c.recv(), "ok");
+    c.send("look []");
+    assert_eq!(c.recv(), format!("list [file_a.dat 10 4 {KEY_A}]"));
+}
+
+#[test]
+fn list_spacing_and_brackets() {
+    let t = TestTracker::start();
+    let mut c = t.client();
+    assert_eq!(c.ask(&format!("announce listen 2222 seed [ file_a.dat  10 4 {KEY_A}  ] leech [ ]")), "ok");
+    assert_eq!(c.ask("look [ ]"), format!("list [file_a.dat 10 4 {KEY_A}]"));
+    assert_eq!(c.ask("look\t[]"), format!("list [file_a.dat 10 4 {KEY_A}]"));
+}
+
+#[test]
+fn empty_sections_omitted() {
+    let t = TestTracker::start();
+    let mut c = t.client();
+    assert_eq!(c.ask("announce listen 2222"), "ok");
+    assert_eq!(c.ask(&format!("update leech [{KEY_A}]")), "ok");
+    assert_eq!(c.ask(&format!("getfile {KEY_A}")), format!("peers {KEY_A} []"), "not to itself");
+}
+
+#[test]
+fn look_with_straight_and_typographic_quotes() {
+    let t = TestTracker::start();
+    let mut c = t.client();
+    announce_a(&mut c);
+    let want = format!("list [file_a.dat 10 4 {KEY_A}]");
+    assert_eq!(c.ask("look [filename=\"file_a.dat\"]"), want);
+    assert_eq!(c.ask("look [filename=\u{201d}file_a.dat\u{201d}]"), want);
+    assert_eq!(c.ask("look [filename=\u{201c}file_a.dat\u{201d}]"), want);
+}
+
+#[test]
+fn look_no_match_is_an_empty_list() {
+    let t = TestTracker::start();
+    let mut c = t.client();
+    assert_eq!(c.ask("look [filename=\"nothing\"]"), "list []");
+}
+
+#[test]
+fn upper_case_keys_are_the_same_key() {
+    let t = TestTracker::start();
+    let mut seeder = t.client_from(32);
+    let mut other = t.client_from(33);
+    assert_eq!(seeder.ask(&format!("announce listen 2222 seed [a 1 1 {}]", KEY_A.to_uppercase())), "ok");
+    assert_eq!(other.ask(&format!("getfile {}", KEY_A.to_uppercase())), format!("peers {KEY_A} [127.0.0.32:2222]"));
+}
+
+#[test]
+fn md5_keys_are_opaque_tokens() {
+    // 32-character keys (the subject's MD5) and our 64-character ones.
+    let t = TestTracker::start();
+    let mut c = t.client_from(34);
+    let long = "ab".repeat(32);
+    assert_eq!(c.ask(&format!("announce listen 1 seed [a 1 1 {KEY_A} b 1 1 {long}]")), "ok");
+    assert_eq!(c.ask("look []"), format!("list [a 1 1 {KEY_A} b 1 1 {long}]"));
+}
+
+#[test]
+fn several_commands_in_one_read() {
+    let t = TestTracker::start();
+    let mut c = t.client();
+    c.send(format!("announce listen 2222 seed [file_a.dat 10 4 {KEY_A}]\nlook []\r\ngetfile {KEY_A}\n"));
+    assert_eq!(c.recv(), "ok");
+    assert_eq!(c.recv(), format!("list [file_a.dat 10 4 {KEY_A}]"));
+    assert_eq!(c.recv(), format!("peers {KEY_A} []"));
+}
+
+#[test]
+fn one_command_over_several_reads() {
+    let t = TestTracker::start();
+    let mut c = t.client();
+    let line = format!("announce listen 2222 seed [file_a.dat 10 4 {KEY_A}]\n");
+    for chunk in line.as_bytes().chunks(7) {
+        c.send(chunk);
+    }
+    assert_eq!(c.recv(), "ok", "exactly one reply");
+    assert_eq!(c.ask("look []"), format!("list [file_a.dat 10 4 {KEY_A}]"));
+}
+
+#[test]
+fn long_announce_is_not_cut() {
+    // Two course trackers cap reads at 511 or 2047 bytes; we must not.
+    let t = TestTracker::start();
+    let mut c = t.client();
+    let files: String = (0..200).map(|i| format!("file_{i:03}.dat {i} 1024 {i:064x} ")).collect();
+    assert_eq!(c.ask(&format!("announce listen 2222 seed [{files}] leech []")), "ok");
+    let list = c.ask("look []");
+    assert_eq!(list.matches(".dat").count(), 200);
+}

@@ -1,0 +1,32 @@
+//! Expiry with a short time-to-live: a silent peer vanishes from
+//! `getfile` and `look`, a refreshing one stays.
+
+mod support;
+use std::time::Duration;
+use support::*;
+
+#[test]
+fn silent_peer_expires_refreshing_peer_stays() {
+    let t = TestTracker::with(|c| {
+        c.peer_ttl = Duration::from_millis(300);
+        c.interval = Duration::from_millis(50);
+    });
+    let mut silent = t.client_from(41);
+    let mut alive = t.client_from(42);
+    let mut asker = t.client_from(43);
+    assert_eq!(silent.ask(&format!("announce listen 1 seed [silent.dat 1 1 {KEY_A}] leech []")), "ok");
+    assert_eq!(alive.ask(&format!("announce listen 2 seed [alive.dat 1 1 {KEY_B}] leech [{KEY_A}]")), "ok");
+    assert_eq!(asker.ask(&format!("getfile {KEY_A}")), format!("peers {KEY_A} [127.0.0.41:1 127.0.0.42:2]"));
+
+    let expired = eventually(|| {
+        // The refreshing peer keeps updating, as peers do every interval.
+        assert_eq!(alive.ask(&format!("update seed [{KEY_B}] leech [{KEY_A}]")), "ok");
+        asker.ask(&format!("getfile {KEY_A}")) == format!("peers {KEY_A} [127.0.0.42:2]")
+    });
+    assert!(expired, "the silent peer was never evicted");
+    assert_eq!(asker.ask("look [filename=\"silent.dat\"]"), "list []");
+    assert_eq!(asker.ask("look [filename=\"alive.dat\"]"), format!("list [alive.dat 1 1 {KEY_B}]"));
+    assert_eq!(asker.ask(&format!("getfile {KEY_B}")), format!("peers {KEY_B} [127.0.0.42:2]"));
+    // An evicted peer must announce again.
+    assert!(silent.ask("update seed [] leech []").starts_with("error "));
+}

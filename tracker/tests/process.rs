@@ -1,0 +1,114 @@
+//! The real `tracker` binary: start-up, SIGTERM, and bounded memory under
+//! hostile input.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, bounded};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+    _log: Receiver<String>,
+}
+
+fn start() -> Running {
+    let dir = std::env::temp_dir().join(format!("tracker-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.ini");
+    std::fs::write(&config, "tracker_ip = 127.0.0.1\ntracker_port = 5000\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tracker"))
+        .args(["--config", config.to_str().unwrap(), "--port", "0"])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = bounded(1024);
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.try_send(line);
+        }
+    });
+    let addr = loop {
+        let line = rx.recv_timeout(TIMEOUT).expect("tracker printed no start-up line");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    Running { child, addr, _log: rx }
+}
+
+fn ask(stream: &mut TcpStream, line: &[u8]) -> String {
+    stream.write_all(line).unwrap();
+    let mut reply = String::new();
+    BufReader::new(stream.try_clone().unwrap()).read_line(&mut reply).unwrap();
+    reply
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s
+}
+
+fn wait_exit(mut child: Child) -> std::process::ExitStatus {
+    let (tx, rx) = bounded(1);
+    std::thread::spawn(move || tx.send(child.wait()).unwrap());
+    rx.recv_timeout(TIMEOUT).expect("the tracker did not exit").unwrap()
+}
+
+fn signal(child: &Child, name: &str) {
+    let ok = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn sigterm_stops_cleanly_with_exit_code_0() {
+    let t = start();
+    let mut c = connect(t.addr);
+    assert_eq!(ask(&mut c, b"look []\n"), "list []\n");
+    signal(&t.child, "TERM");
+    let status = wait_exit(t.child);
+    assert!(status.success(), "{status:?}");
+    let mut rest = Vec::new();
+    assert_eq!(c.read_to_end(&mut rest).unwrap(), 0, "closed with nothing half-written");
+}
+
+#[test]
+fn sigint_stops_cleanly_too() {
+    let t = start();
+    signal(&t.child, "INT");
+    assert!(wait_exit(t.child).success());
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn memory_stays_bounded_under_hostile_input() {
+    let t = start();
+    let mut conns: Vec<TcpStream> = Vec::new();
+    for _ in 0..20 {
+        // Each sends 2 MiB without a line end, then garbage.
+        let mut c = connect(t.addr);
+        c.write_all(&vec![b'z'; 2 << 20]).unwrap();
+        c.write_all(&[0xff; 4096]).unwrap();
+        conns.push(c);
+    }
+    let mut probe = connect(t.addr);
+    let files: String = (0..10_000).map(|i| format!("f{i:05} {i} 1024 {i:032x} ")).collect();
+    assert_eq!(ask(&mut probe, format!("announce listen 9 seed [{files}] leech []\n").as_bytes()), "ok\n");
+    assert_eq!(ask(&mut probe, b"look [filename=\"f00001\"]\n"), format!("list [f00001 1 1024 {:032x}]\n", 1));
+    let rss = rss_kib(t.child.id());
+    assert!(rss < 128 * 1024, "tracker RSS {rss} KiB after 40 MiB of hostile input");
+    signal(&t.child, "TERM");
+    assert!(wait_exit(t.child).success());
+}
