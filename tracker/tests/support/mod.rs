@@ -114,7 +114,7 @@ impl Client {
     /// True once the tracker has closed the connection (reads to EOF).
     pub fn is_closed(&mut self) -> bool {
         let mut rest = Vec::new();
-        matches!(self.reader.read_to_end(&mut rest), Ok(_))
+        self.reader.read_to_end(&mut rest).is_ok()
     }
 }
 
