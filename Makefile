@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test fmt-check clippy unit bench-key fuzz clean
+.PHONY: all build test fmt-check clippy unit bench-key bench-tracker fuzz clean run_tracker
 
 all: build
 
@@ -32,3 +32,7 @@ fuzz:
 
 clean:
 	$(CARGO) clean
+
+## Tracker load benchmark (figures in the README).
+bench-tracker:
+	RUST_LOG=warn $(CARGO) bench -p tracker --bench load

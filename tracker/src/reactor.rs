@@ -13,7 +13,7 @@ use std::io;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -61,22 +61,23 @@ pub fn serve(
     poll.registry().register(&mut SourceFd(&listener.as_raw_fd()), LISTENER, Interest::READABLE)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     shutdown.add_waker(waker.clone());
+    let wake = Arc::new(Wake { waker, sleeping: AtomicBool::new(false) });
 
     let (job_tx, job_rx) = crossbeam_channel::unbounded::<Job>();
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<Done>();
     let workers: Vec<_> = (0..shared.config.workers)
         .map(|i| {
-            let (jobs, done, shared, waker) = (job_rx.clone(), done_tx.clone(), shared.clone(), waker.clone());
+            let (jobs, done, shared, wake) = (job_rx.clone(), done_tx.clone(), shared.clone(), wake.clone());
             std::thread::Builder::new()
                 .name(format!("tracker-worker-{i}"))
-                .spawn(move || work(jobs, done, shared, waker))
+                .spawn(move || work(jobs, done, shared, wake))
         })
         .collect::<io::Result<_>>()?;
     drop(done_tx);
 
     let mut reactor =
         Reactor { poll, idle: HashMap::new(), partial: HashSet::new(), next_token: 2, jobs: job_tx, connections };
-    let result = reactor.run(&listener, &done_rx, &shared, &shutdown);
+    let result = reactor.run(&listener, &done_rx, &shared, &shutdown, &wake);
     drop(reactor);
     for worker in workers {
         let _ = worker.join();
@@ -84,9 +85,19 @@ pub fn serve(
     result
 }
 
+/// Wakes the reactor only when it sleeps in `poll`: an eventfd write per
+/// finished turn would cost as much as the turn itself. The reactor sets
+/// `sleeping` and then looks at the done queue; a worker queues and then
+/// reads `sleeping`, with a SeqCst fence between on both sides, so one of
+/// them always sees the other.
+struct Wake {
+    waker: Arc<Waker>,
+    sleeping: AtomicBool,
+}
+
 /// A worker: one connection's turn at a time. What it owns: the
 /// connection while serving it, and a read buffer reused across turns.
-fn work(jobs: Receiver<Job>, done: Sender<Done>, shared: Arc<Shared>, waker: Arc<Waker>) {
+fn work(jobs: Receiver<Job>, done: Sender<Done>, shared: Arc<Shared>, wake: Arc<Wake>) {
     let mut scratch = Box::new([0u8; READ_CHUNK]);
     for Job { token, mut conn, turn } in jobs {
         let verdict = match turn {
@@ -96,7 +107,10 @@ fn work(jobs: Receiver<Job>, done: Sender<Done>, shared: Arc<Shared>, waker: Arc
         if done.send(Done { token, conn, verdict }).is_err() {
             return;
         }
-        let _ = waker.wake();
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if wake.sleeping.swap(false, Ordering::SeqCst) {
+            let _ = wake.waker.wake();
+        }
     }
 }
 
@@ -118,11 +132,19 @@ impl Reactor {
         done: &Receiver<Done>,
         shared: &Shared,
         shutdown: &Shutdown,
+        wake: &Wake,
     ) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         while !shutdown.is_triggered() {
-            let timeout = self.next_deadline(shared).map(|d| d.saturating_duration_since(Instant::now()));
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            let mut timeout = self.next_deadline(shared).map(|d| d.saturating_duration_since(Instant::now()));
+            wake.sleeping.store(true, Ordering::SeqCst);
+            std::sync::atomic::fence(Ordering::SeqCst);
+            if !done.is_empty() {
+                timeout = Some(Duration::ZERO);
+            }
+            let polled = self.poll.poll(&mut events, timeout);
+            wake.sleeping.store(false, Ordering::SeqCst);
+            if let Err(e) = polled {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }

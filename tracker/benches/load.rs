@@ -1,0 +1,331 @@
+//! `make bench-tracker`: N persistent connections (1, 64, 1,000, 10,000)
+//! run a closed loop of a realistic request mix against a populated
+//! tracker, then against a null responder (a minimal single-threaded mio
+//! server answering `ok` to every line) under the same load; prints
+//! requests/s, p50/p99 latency, the least-served connection's share and
+//! the tracker/null ratio. Then `look` by exact name over 1,000,000 files.
+//!
+//! Everything runs in this process on loopback. `BENCH_SECS` sets the
+//! time per run (default 3), `BENCH_CONNS` the list of N.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+
+mod null_server {
+    use super::*;
+
+    /// Answers `ok\n` to every line, on one thread, until the flag is set.
+    pub fn run(listener: std::net::TcpListener, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        listener.set_nonblocking(true).unwrap();
+        let mut listener = TcpListener::from_std(listener);
+        let mut poll = Poll::new().unwrap();
+        poll.registry().register(&mut listener, Token(usize::MAX), Interest::READABLE).unwrap();
+        let mut conns: Vec<Option<TcpStream>> = Vec::new();
+        let mut events = Events::with_capacity(1024);
+        let mut buf = vec![0u8; 16384];
+        let mut out = Vec::new();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            poll.poll(&mut events, Some(Duration::from_millis(50))).unwrap();
+            for ev in events.iter() {
+                if ev.token() == Token(usize::MAX) {
+                    while let Ok((mut s, _)) = listener.accept() {
+                        poll.registry().register(&mut s, Token(conns.len()), Interest::READABLE).unwrap();
+                        conns.push(Some(s));
+                    }
+                    continue;
+                }
+                let Some(Some(s)) = conns.get_mut(ev.token().0) else { continue };
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) => {
+                            conns[ev.token().0] = None;
+                            break;
+                        }
+                        Ok(n) => {
+                            out.clear();
+                            for _ in buf[..n].iter().filter(|&&b| b == b'\n') {
+                                out.extend_from_slice(b"ok\n");
+                            }
+                            let _ = s.write_all(&out);
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    port: u16,
+    inbuf: Vec<u8>,
+    sent_at: Instant,
+    served: u64,
+    seq: u64,
+}
+
+/// The request mix: every connection announces first (it is a peer),
+/// then 10% announce, 20% update, 40% look by name, 30% getfile.
+fn request(conn: &Conn, id: usize, n: usize, rng: &mut fastrand::Rng) -> String {
+    let key = |c: usize, j: usize| format!("{:032x}", (c as u128) << 8 | j as u128);
+    let announce = || {
+        let files: Vec<String> = (0..5).map(|j| format!("c{id}_{j} {} 524288 {}", 1 << 20, key(id, j))).collect();
+        format!("announce listen {} seed [{}] leech []\n", conn.port, files.join(" "))
+    };
+    if conn.seq == 0 {
+        return announce();
+    }
+    let other = rng.usize(..n);
+    match rng.u8(..10) {
+        0 => announce(),
+        1 | 2 => format!("update seed [{} {}] leech [{}]\n", key(id, 0), key(id, 1), key(other, 2)),
+        3..=6 => format!("look [filename=\"c{other}_{}\"]\n", rng.usize(..5)),
+        _ => format!("getfile {}\n", key(other, rng.usize(..5))),
+    }
+}
+
+struct Report {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+    least_share: f64,
+}
+
+fn connect(addr: SocketAddr, i: usize) -> io::Result<TcpStream> {
+    // Spread sources over 127.0.0.2..=127.0.0.201: each is a distinct
+    // peer to the tracker, and ephemeral ports never run out.
+    let source = IpAddr::from([127, 0, 0, 2 + (i % 200) as u8]);
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    s.bind(&SocketAddr::new(source, 0).into())?;
+    s.set_tcp_nodelay(true)?;
+    s.set_nonblocking(true)?;
+    match s.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(115) || e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(s.into()))
+}
+
+/// Drives `n` connections in a closed loop for `secs`.
+fn drive(addr: SocketAddr, n: usize, secs: f64) -> io::Result<Report> {
+    let mut poll = Poll::new()?;
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut stream = connect(addr, i)?;
+        poll.registry().register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)?;
+        conns.push(Conn {
+            stream,
+            port: 10_000 + i as u16 % 50_000,
+            inbuf: Vec::new(),
+            sent_at: Instant::now(),
+            served: 0,
+            seq: 0,
+        });
+    }
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut events = Events::with_capacity(4096);
+    let mut latencies: Vec<u32> = Vec::with_capacity(1 << 20);
+    let mut buf = vec![0u8; 65536];
+    let mut started = vec![false; n];
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(secs);
+    let mut warm = None;
+    while Instant::now() < end {
+        poll.poll(&mut events, Some(Duration::from_millis(100)))?;
+        for ev in events.iter() {
+            let i = ev.token().0;
+            let c = &mut conns[i];
+            if ev.is_writable() && !started[i] {
+                started[i] = true;
+                let req = request(c, i, n, &mut rng);
+                c.stream.write_all(req.as_bytes())?;
+                c.sent_at = Instant::now();
+            }
+            if !ev.is_readable() {
+                continue;
+            }
+            loop {
+                match c.stream.read(&mut buf) {
+                    Ok(0) => return Err(io::Error::other(format!("connection {i} closed by the server"))),
+                    Ok(k) => c.inbuf.extend_from_slice(&buf[..k]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            while let Some(nl) = c.inbuf.iter().position(|&b| b == b'\n') {
+                c.inbuf.drain(..=nl);
+                let now = Instant::now();
+                // Count once every connection had a first turn (warm-up).
+                if warm.is_some() {
+                    latencies.push(now.duration_since(c.sent_at).as_micros().min(u32::MAX as u128) as u32);
+                    c.served += 1;
+                }
+                c.seq += 1;
+                let req = request(c, i, n, &mut rng);
+                c.stream.write_all(req.as_bytes())?;
+                c.sent_at = now;
+            }
+        }
+        if warm.is_none() && conns.iter().all(|c| c.seq > 0) {
+            warm = Some(Instant::now());
+        }
+    }
+    let measured = warm.map_or(0.0, |w| w.elapsed().as_secs_f64());
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        Duration::from_micros(
+            latencies
+                .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0) as u64,
+        )
+    };
+    let total: u64 = conns.iter().map(|c| c.served).sum();
+    let least = conns.iter().map(|c| c.served).min().unwrap_or(0);
+    let mean = total as f64 / n as f64;
+    Ok(Report {
+        rps: total as f64 / measured.max(1e-9),
+        p50: pct(0.50),
+        p99: pct(0.99),
+        least_share: if mean > 0.0 { least as f64 / mean } else { 0.0 },
+    })
+}
+
+fn look_over_a_million(addr: SocketAddr) -> io::Result<()> {
+    use std::io::{BufRead, BufReader};
+    let t0 = Instant::now();
+    let files_per_peer = 10_000;
+    for p in 0..100usize {
+        let mut s = std::net::TcpStream::connect(addr)?;
+        let files: String = (0..files_per_peer)
+            .map(|j| format!("m{p}_{j} {j} 4096 {:064x} ", (p * files_per_peer + j) as u128 + (1u128 << 100)))
+            .collect();
+        s.write_all(format!("announce listen {} seed [{files}] leech []\n", 20_000 + p).as_bytes())?;
+        let mut reply = String::new();
+        BufReader::new(&s).read_line(&mut reply)?;
+        assert_eq!(reply, "ok\n", "populating: {reply}");
+        // Kept open: a peer whose connection closes is not forgotten, but
+        // leaking the sockets to the end mirrors live peers.
+        std::mem::forget(s);
+    }
+    println!("populated 1,000,000 files in {:.1} s", t0.elapsed().as_secs_f64());
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_nodelay(true)?;
+    let mut reader = BufReader::new(s.try_clone()?);
+    let mut rng = fastrand::Rng::with_seed(3);
+    let mut lat = Vec::new();
+    let mut line = String::new();
+    for _ in 0..20_000 {
+        let (p, j) = (rng.usize(..100), rng.usize(..files_per_peer));
+        let t = Instant::now();
+        s.write_all(format!("look [filename=\"m{p}_{j}\"]\n").as_bytes())?;
+        line.clear();
+        reader.read_line(&mut line)?;
+        lat.push(t.elapsed());
+        assert!(line.starts_with("list [m"), "{line}");
+    }
+    lat.sort();
+    println!(
+        "look by exact name over 1,000,000 files: p50 {:?}, p99 {:?} ({} lookups, one connection)",
+        lat[lat.len() / 2],
+        lat[lat.len() * 99 / 100],
+        lat.len()
+    );
+    Ok(())
+}
+
+/// A child process serving on a free loopback port, killed on drop.
+struct Server {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Starts `command` with `--port P` and waits until P accepts.
+fn spawn(mut command: std::process::Command) -> io::Result<Server> {
+    let port = free_port()?;
+    let child = command.args(["--port", &port.to_string()]).env("RUST_LOG", "warn").spawn()?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let server = Server { child, addr };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        if Instant::now() > deadline {
+            return Err(io::Error::other("the server did not start"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(server)
+}
+
+fn main() -> io::Result<()> {
+    rlimit::increase_nofile_limit(u64::MAX)?;
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--null-server") {
+        let port: u16 = args.get(at + 2).and_then(|p| p.parse().ok()).expect("--null-server --port P");
+        let listener = tracker::bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
+        null_server::run(listener, Default::default());
+        return Ok(());
+    }
+    let secs: f64 = std::env::var("BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(3.0);
+    let ns: Vec<usize> = std::env::var("BENCH_CONNS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 64, 1000, 10_000]);
+
+    let dir = std::env::temp_dir().join(format!("tracker-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("config.ini");
+    let workers = std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(std::thread::available_parallelism().map_or(2, usize::from));
+    std::fs::write(&config, format!("tracker_ip = 127.0.0.1\ntracker_port = 5000\ntracker_workers = {workers}\n"))?;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tracker"));
+    command.arg("--config").arg(&config);
+    let tracker = spawn(command)?;
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command.arg("--null-server");
+    let null = spawn(command)?;
+
+    println!(
+        "tracker process with {workers} workers; {secs} s per run; closed loop, one request in flight per connection"
+    );
+    println!(
+        "{:>7} | {:>10} {:>9} {:>9} {:>6} | {:>10} {:>9} {:>9} | {:>5}",
+        "conns", "tracker/s", "p50", "p99", "least", "null/s", "p50", "p99", "ratio"
+    );
+    for &n in &ns {
+        let t = drive(tracker.addr, n, secs)?;
+        let z = drive(null.addr, n, secs)?;
+        println!(
+            "{n:>7} | {:>10.0} {:>9.2?} {:>9.2?} {:>5.0}% | {:>10.0} {:>9.2?} {:>9.2?} | {:>5.2}",
+            t.rps,
+            t.p50,
+            t.p99,
+            t.least_share * 100.0,
+            z.rps,
+            z.p50,
+            z.p99,
+            t.rps / z.rps
+        );
+    }
+    look_over_a_million(tracker.addr)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
