@@ -80,7 +80,8 @@ pub fn digest_reader(mut reader: impl Read, layout: Layout) -> io::Result<FileDi
 pub fn digest_file(path: &Path) -> io::Result<FileDigest> {
     let file = File::open(path)?;
     let length = file.metadata()?.len();
-    digest_reader(file, Layout::for_length(length))
+    let layout = Layout::for_length(length).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    digest_reader(file, layout)
 }
 
 #[cfg(test)]
@@ -106,7 +107,7 @@ mod tests {
 
     #[test]
     fn empty_file_and_short_reader() {
-        let d = digest_reader(&[][..], Layout::for_length(0)).unwrap();
+        let d = digest_reader(&[][..], Layout::for_length(0).unwrap()).unwrap();
         assert!(d.hashes.is_empty());
         assert_eq!(d.key.as_str().len(), 64);
         let err = digest_reader(&[1u8; 10][..], Layout::new(20, 4).unwrap()).unwrap_err();

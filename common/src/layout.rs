@@ -9,6 +9,8 @@ pub const MAX_CHOSEN_PIECE_SIZE: u32 = 4 * 1024 * 1024;
 /// Largest piece size we accept from others: a piece is held in memory
 /// whole while it is verified, so this bounds a download's buffers.
 pub const MAX_PIECE_SIZE: u64 = 64 * 1024 * 1024;
+/// Most pieces a file may have: bounds a buffermap to 2 MiB.
+pub const MAX_PIECES: u64 = 1 << 24;
 /// The piece count our rule aims for.
 pub const TARGET_PIECES: u64 = 2048;
 
@@ -27,7 +29,7 @@ pub enum LayoutError {
     ZeroPieceSize,
     #[error("the piece size {0} is larger than the {MAX_PIECE_SIZE} bytes accepted")]
     PieceTooLarge(u64),
-    #[error("a file of {0} bytes has more pieces than can be counted")]
+    #[error("a file of {0} bytes has more than {MAX_PIECES} pieces")]
     TooManyPieces(u64),
 }
 
@@ -40,14 +42,16 @@ impl Layout {
             return Err(LayoutError::PieceTooLarge(piece_size));
         }
         let pieces = length.div_ceil(piece_size);
-        let pieces = u32::try_from(pieces).map_err(|_| LayoutError::TooManyPieces(length))?;
-        Ok(Self { length, piece_size: piece_size as u32, pieces })
+        if pieces > MAX_PIECES {
+            return Err(LayoutError::TooManyPieces(length));
+        }
+        Ok(Self { length, piece_size: piece_size as u32, pieces: pieces as u32 })
     }
 
-    /// The layout our own files use (see [`piece_size_for`]).
-    pub fn for_length(length: u64) -> Self {
-        let piece_size = piece_size_for(length);
-        Self { length, piece_size, pieces: length.div_ceil(u64::from(piece_size)) as u32 }
+    /// The layout our own files use (see [`piece_size_for`]); files above
+    /// 64 TiB have too many pieces.
+    pub fn for_length(length: u64) -> Result<Self, LayoutError> {
+        Self::new(length, u64::from(piece_size_for(length)))
     }
 
     pub fn length(&self) -> u64 {
@@ -96,10 +100,11 @@ mod tests {
     fn piece_size_rule() {
         assert_eq!(piece_size_for(0), 4096);
         assert_eq!(piece_size_for(10 * 1024), 4096);
-        assert_eq!(Layout::for_length(10 * 1024).piece_count(), 3);
+        assert_eq!(Layout::for_length(10 * 1024).unwrap().piece_count(), 3);
         assert_eq!(piece_size_for(1 << 30), 512 * 1024);
         assert_eq!(piece_size_for(4 << 30), 2 << 20);
-        assert_eq!(Layout::for_length(4 << 30).piece_count(), 2048);
+        assert_eq!(Layout::for_length(4 << 30).unwrap().piece_count(), 2048);
+        assert!(Layout::for_length(1 << 60).is_err());
         assert_eq!(piece_size_for(1 << 40), 4 << 20);
         assert_eq!(piece_size_for(u64::MAX), 4 << 20);
     }

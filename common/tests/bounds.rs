@@ -114,3 +114,67 @@ fn binary_messages_are_bounded() {
     // An endless command word.
     assert!(PeerMessage::decode(&[b'z'; 100], &limits, &small).is_err());
 }
+
+// ---- Regressions from review ----
+
+#[test]
+fn raw_map_that_looks_ascii_is_not_misread_when_split() {
+    // 24 pieces: the raw map `{}\n` looks like an empty ASCII set.
+    let layout = |_: &FileKey| Layout::new(24, 1).ok();
+    let map = common::BufferMap::from_bytes(24, b"{}\n").unwrap();
+    let m = PeerMessage::Have { key: FileKey::parse(KEY.as_bytes()).unwrap(), map };
+    let mut out = Vec::new();
+    m.write(&mut out).unwrap();
+    assert_eq!(PeerMessage::decode(&out[..out.len() - 1], &Limits::default(), &layout), Ok(None));
+    assert_eq!(PeerMessage::decode(&out, &Limits::default(), &layout), Ok(Some((m, out.len()))));
+}
+
+#[test]
+fn huge_raw_map_is_incomplete_not_too_long() {
+    let limits = Limits { max_line: 1000, ..Limits::default() };
+    let layout = |_: &FileKey| Layout::new(100_000, 1).ok();
+    let mut partial = format!("have {KEY} ").into_bytes();
+    partial.extend([0xff; 5000]);
+    assert_eq!(PeerMessage::decode(&partial, &limits, &layout), Ok(None));
+    partial.extend([0xff; 12_500 - 5000]);
+    partial.push(b'\n');
+    let (m, _) = PeerMessage::decode(&partial, &limits, &layout).unwrap().unwrap();
+    assert!(matches!(m, PeerMessage::Have { map, .. } if map.is_complete()));
+}
+
+#[test]
+fn have_without_blank_before_the_map_is_refused() {
+    let layout = |_: &FileKey| Layout::new(8, 1).ok();
+    assert!(PeerMessage::decode(format!("have {KEY}\n\x01\n").as_bytes(), &Limits::default(), &layout).is_err());
+}
+
+#[test]
+fn streams_of_junk_are_bounded() {
+    let limits = Limits { max_line: 64, ..Limits::default() };
+    let nuls = vec![0u8; 100];
+    assert_eq!(next_line(&nuls, 64), Err(ParseError::LineTooLong { limit: 64 }));
+    assert!(PeerMessage::decode(&nuls, &limits, &|_: &FileKey| None).is_err());
+    assert_eq!(next_line(&[0u8; 10], 64), Ok(None));
+}
+
+#[test]
+fn crlf_line_of_exactly_max_length_is_accepted() {
+    let (line, _) = next_line(b"abcd\r\n", 4).unwrap().unwrap();
+    assert_eq!(line.text, b"abcd");
+    assert_eq!(next_line(b"abcd\r", 4), Ok(None));
+}
+
+#[test]
+fn zero_padded_index_is_read_the_same_whole_or_split() {
+    let layout = |_: &FileKey| Layout::new(8, 4).ok();
+    let msg = format!("data {KEY} [00000000001:abcd]\n");
+    assert!(PeerMessage::decode(msg.as_bytes(), &Limits::default(), &layout).unwrap().is_some());
+    let cut = msg.find(':').unwrap();
+    assert_eq!(PeerMessage::decode(&msg.as_bytes()[..cut], &Limits::default(), &layout), Ok(None));
+}
+
+#[test]
+fn piece_counts_are_capped() {
+    assert!(Layout::new(u64::from(u32::MAX), 1).is_err());
+    assert!(Layout::new(1 << 24, 1).is_ok());
+}

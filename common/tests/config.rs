@@ -115,3 +115,15 @@ fn serde_ini_quirks_are_smoothed() {
     let c = TrackerConfig::parse(Path::new("t.ini"), text).unwrap();
     assert_eq!(c.addr, "127.0.0.1:5000".parse().unwrap());
 }
+
+#[test]
+fn leading_zero_peer_ids_and_bom_and_comment_values() {
+    let base = "tracker_ip = 127.0.0.1\ntracker_port = 1\npeer1_ip=127.0.0.1\npeer1_port=1\npeer1_directory_path=x\n";
+    let e = PeersConfig::parse(Path::new("p.ini"), &format!("{base}peer01_ip = 127.0.0.2\n")).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("peer01_ip"));
+    assert!(e.message.contains("unknown key"));
+    let bom = format!("\u{feff}{GOOD}");
+    assert!(TrackerConfig::parse(Path::new("t.ini"), &bom).is_ok());
+    let e = tracker_err(&format!("{GOOD}tracker_workers = ; default\n"));
+    assert!(e.message.contains("found \"\""), "{e}");
+}

@@ -22,12 +22,17 @@ pub struct Entry {
 
 pub fn read(path: &Path) -> Result<Vec<Entry>, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::new(path, None, None, format!("cannot read the file ({e}); check the path or pass --config FILE"))
+        let hint = match e.kind() {
+            std::io::ErrorKind::InvalidData => "save it as UTF-8 text",
+            _ => "check the path or pass --config FILE",
+        };
+        ConfigError::new(path, None, None, format!("cannot read the file ({e}); {hint}"))
     })?;
     parse(path, &text)
 }
 
 pub fn parse(path: &Path, text: &str) -> Result<Vec<Entry>, ConfigError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let trimmed = text.lines().map(str::trim_start);
     let mut entries: Vec<Entry> = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -61,12 +66,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Entry>, ConfigError> {
     Ok(entries)
 }
 
-/// `5000 ; the port` → `5000`. A `;` or `#` only starts a comment after a
-/// blank, so paths like `a#b` survive.
+/// `5000 ; the port` → `5000`. A `;` or `#` starts a comment at the start
+/// of a value or after a blank, so paths like `a#b` survive.
 fn strip_inline_comment(value: &str) -> &str {
     let cut = value
         .char_indices()
-        .find(|&(i, c)| (c == ';' || c == '#') && value[..i].ends_with([' ', '\t']))
+        .find(|&(i, c)| (c == ';' || c == '#') && (i == 0 || value[..i].ends_with([' ', '\t'])))
         .map_or(value.len(), |(i, _)| i);
     value[..cut].trim_end()
 }
@@ -77,10 +82,11 @@ mod tests {
 
     #[test]
     fn trims_and_numbers_lines() {
-        let text = "# top\n   ; indented comment\n \t\n[section]\n a = 1 ; note\nb=x#y\n";
+        let text = "\u{feff}# top\n   ; indented comment\n \t\n[section]\n a = 1 ; note\nb=x#y\nc = ; todo\n";
         let e = parse(Path::new("f.ini"), text).unwrap();
         assert_eq!(e[0], Entry { key: "a".into(), value: "1".into(), line: 5 });
         assert_eq!(e[1].value, "x#y");
+        assert_eq!(e[2].value, "", "a value that is only a comment is empty");
         let err = parse(Path::new("f.ini"), "a = 1\noops\n").unwrap_err();
         assert_eq!(err.line, Some(2));
         assert!(err.to_string().contains("f.ini:2"), "{err}");

@@ -185,7 +185,9 @@ impl PeersConfig {
 fn peer_key(key: &str) -> Option<(u32, &str)> {
     let rest = key.strip_prefix("peer")?;
     let (id, field) = rest.split_once('_')?;
-    let id = id.parse().ok().filter(|_| id.bytes().all(|b| b.is_ascii_digit()))?;
+    // `peer01` is not `peer1`: leading zeros make it an unknown key.
+    let canonical = id.bytes().all(|b| b.is_ascii_digit()) && !(id.len() > 1 && id.starts_with('0'));
+    let id = id.parse().ok().filter(|_| canonical)?;
     PEER_FIELDS.contains(&field).then_some((id, field))
 }
 

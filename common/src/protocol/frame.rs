@@ -25,16 +25,21 @@ fn is_junk(b: u8) -> bool {
 pub fn next_line(buf: &[u8], max_line: usize) -> Result<Option<(Line<'_>, usize)>, ParseError> {
     let start = buf.iter().position(|&b| !is_junk(b)).unwrap_or(buf.len());
     let body = &buf[start..];
+    let too_long = Err(ParseError::LineTooLong { limit: max_line });
     match memchr::memchr(b'\n', body) {
-        Some(end) if end <= max_line => {
+        Some(end) => {
             let (text, ending) = match body[..end].strip_suffix(b"\r") {
                 Some(t) => (t, LineEnding::CrLf),
                 None => (&body[..end], LineEnding::Lf),
             };
+            if text.len() > max_line {
+                return too_long;
+            }
             Ok(Some((Line { text: trim_nul(text), ending: Some(ending) }, start + end + 1)))
         }
-        Some(_) => Err(ParseError::LineTooLong { limit: max_line }),
-        None if body.len() > max_line => Err(ParseError::LineTooLong { limit: max_line }),
+        // Junk before the line counts too, so a stream of NULs is bounded;
+        // one byte more is the `\r` of a `\r\n` still to come.
+        None if buf.len() > max_line + 1 => too_long,
         None => Ok(None),
     }
 }

@@ -73,6 +73,9 @@ pub enum PeerMessage<'a> {
 }
 
 const COMMAND_MAX: usize = 16;
+/// The most piece hashes one `hashes` line may carry (a 4 TiB file with
+/// our 4 MiB pieces): bounds that line at about 69 MB.
+pub const MAX_HASHES: usize = 1 << 20;
 
 impl<'a> PeerMessage<'a> {
     /// Decodes the first message of `buf`. `Ok(None)`: incomplete, read
@@ -82,7 +85,9 @@ impl<'a> PeerMessage<'a> {
         let body = &buf[start..];
         let Some(cmd_len) = body.iter().take(COMMAND_MAX).position(|&b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
         else {
-            return if body.len() >= COMMAND_MAX { Err(ParseError::UnknownCommand(snippet(body))) } else { Ok(None) };
+            // Junk before the command counts too: a stream of NULs is bounded.
+            let too_long = body.len() >= COMMAND_MAX || start > limits.max_line;
+            return if too_long { Err(ParseError::UnknownCommand(snippet(body))) } else { Ok(None) };
         };
         let command = body[..cmd_len].to_ascii_lowercase();
         let found = match command.as_slice() {
@@ -116,7 +121,8 @@ impl<'a> PeerMessage<'a> {
             }
             b"hashes" => {
                 let key = FileKey::parse(w.word("a key")?)?;
-                let most = layouts.layout(&key).map_or(limits.max_items, |l| l.piece_count() as usize);
+                let most =
+                    layouts.layout(&key).map_or(limits.max_items, |l| (l.piece_count() as usize).min(MAX_HASHES));
                 let mut list = w.open_list("'[' before the hashes")?;
                 let mut hashes = Vec::new();
                 while let Some(item) = w.item(&mut list, most, true)? {
@@ -178,7 +184,8 @@ fn text_bound(command: &[u8], body: &[u8], cmd_len: usize, limits: &Limits, layo
         .ok()
         .flatten()
         .and_then(|(key, _)| layouts.layout(&key))
-        .map_or(0, |l| l.piece_count() as usize);
+        .map_or(0, |l| l.piece_count() as usize)
+        .min(MAX_HASHES);
     limits.max_line.max(pieces.saturating_mul(66).saturating_add(256))
 }
 
@@ -230,34 +237,51 @@ fn decode_have<'a>(
     }
     // Exactly one blank separates the key from raw bytes (which may
     // themselves start with a blank).
+    if !is_blank(body[after_key]) {
+        return Err(ParseError::BadBufferMap("missing after the key"));
+    }
     let from = after_key + 1;
-    let raw = body.get(from..from + n);
-    let raw_end = raw.and_then(|_| line_end(body, from + n).ok().flatten());
-    if let (Some(bytes), Some(e)) = (raw, raw_end)
+    let bound = n.saturating_add(limits.max_line);
+    // Until the byte after the raw map has arrived, a raw reading is still
+    // possible: wait, whatever the bytes so far look like.
+    let raw_end = match line_end(body, from + n) {
+        Ok(None) if body.len() > bound => return Err(ParseError::MessageTooLong { limit: bound }),
+        Ok(None) => return Ok(None),
+        Ok(Some(e)) => Some(e),
+        Err(_) => None,
+    };
+    let bytes = &body[from..from + n];
+    if let Some(e) = raw_end
         && BufferMap::padding_is_clear(pieces, bytes)
     {
         let map = BufferMap::from_bytes(pieces, bytes).ok_or(ParseError::BadBufferMap("length"))?;
         return Ok(Some((PeerMessage::Have { key, map }, from + n + e)));
     }
-    // Lenient: other implementations send ASCII maps.
-    if let Some((line, used)) = next_line(&body[from.min(body.len())..], limits.max_line)?
-        && let Some(map) = ascii_map(line.text, pieces)
-    {
-        return Ok(Some((PeerMessage::Have { key, map }, from + used)));
+    // Lenient: course peers send ASCII maps.
+    match next_line(&body[from..], limits.max_line) {
+        Ok(Some((line, used))) => {
+            if let Some(map) = ascii_map(line.text, pieces) {
+                return Ok(Some((PeerMessage::Have { key, map }, from + used)));
+            }
+        }
+        Ok(None) if raw_end.is_none() => return Ok(None),
+        Ok(None) | Err(_) => {}
     }
-    match (raw, raw_end) {
-        (Some(bytes), Some(e)) => {
+    match raw_end {
+        Some(e) => {
             let map = BufferMap::from_bytes(pieces, bytes).ok_or(ParseError::BadBufferMap("length"))?;
             Ok(Some((PeerMessage::Have { key, map }, from + n + e)))
         }
-        _ if body.len() < from + n + 2 => Ok(None),
-        _ => Err(ParseError::BadBufferMap("neither raw bytes nor 0/1 digits of the file's piece count")),
+        None => Err(ParseError::BadBufferMap("neither raw bytes nor 0/1 digits of the file's piece count")),
     }
 }
 
 /// `0110`, `[0 1 1 0]` or `{1, 2}` (indices held).
 fn ascii_map(text: &[u8], pieces: u32) -> Option<BufferMap> {
     let text = text.trim_ascii();
+    if !text.starts_with(b"{") && text.len() < pieces as usize {
+        return None;
+    }
     let mut map = BufferMap::empty(pieces);
     if let Some(inner) = text.strip_prefix(b"{").and_then(|t| t.strip_suffix(b"}")) {
         for word in inner.split(|&b| b == b',' || is_blank(b)).filter(|w| !w.is_empty()) {
@@ -291,7 +315,7 @@ fn decode_data<'a>(
     let bound = limits.max_message.max(layout.piece_size() as usize).saturating_add(limits.max_line);
     let incomplete =
         |body: &[u8]| if body.len() > bound { Err(ParseError::MessageTooLong { limit: bound }) } else { Ok(None) };
-    let skip_blanks = |at: usize| at + body[at.min(body.len())..].iter().take_while(|&&b| b == b' ').count();
+    let skip_blanks = |at: usize| at + body[at.min(body.len())..].iter().take_while(|&&b| is_blank(b)).count();
     let mut at = skip_blanks(after_key);
     match body.get(at) {
         None => return incomplete(body),
@@ -315,9 +339,9 @@ fn decode_data<'a>(
             }
             Some(_) => {}
         }
-        let digits = body[at..].iter().take(11).take_while(|b| b.is_ascii_digit()).count();
+        let digits = body[at..].iter().take(20).take_while(|b| b.is_ascii_digit()).count();
         match body.get(at + digits) {
-            None if digits <= 10 => return incomplete(body),
+            None if digits < 20 => return incomplete(body),
             Some(b':') if digits > 0 => {}
             _ => return Err(ParseError::Expected { expected: "INDEX: before a piece", found: snippet(&body[at..]) }),
         }
@@ -330,7 +354,7 @@ fn decode_data<'a>(
         let Some(bytes) = body.get(from..from + len) else { return incomplete(body) };
         match body.get(from + len) {
             None => return incomplete(body),
-            Some(b' ' | b']') => {}
+            Some(b' ' | b'\t' | b']') => {}
             Some(_) => return Err(ParseError::Malformed("a piece is longer than the file's layout says")),
         }
         pieces.push(Piece { index, bytes });
