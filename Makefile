@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test fmt-check clippy unit bench-key bench-tracker fuzz clean run_tracker
+.PHONY: all build test fmt-check clippy unit bench-key bench-tracker fuzz clean run_tracker install-tracker-service
 
 all: build
 
@@ -29,6 +29,17 @@ bench-key:
 FUZZ_RUNS ?= 1000000
 fuzz:
 	cd common && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode -- -runs=$(FUZZ_RUNS)
+
+## The tracker in the foreground with the shipped config (127.0.0.100:5000).
+run_tracker:
+	$(CARGO) build --release -p tracker
+	RUST_LOG=$${RUST_LOG:-info} ./target/release/tracker --config install/tracker/config.ini
+
+## Installs and starts the tracker as a systemd service (needs root).
+install-tracker-service: build
+	sed 's|@DIR@|$(CURDIR)|g' install/tracker/tracker.service > /etc/systemd/system/eirb2share-tracker.service
+	systemctl daemon-reload
+	systemctl enable --now eirb2share-tracker
 
 clean:
 	$(CARGO) clean
