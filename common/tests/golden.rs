@@ -299,3 +299,15 @@ fn error_text_is_one_clean_line_both_ways() {
     assert_eq!(written_reply(&parsed), "error bad thing\n");
     assert_eq!(written_reply(&TrackerReply::Error("a\r\nb".into())), "error a  b\n");
 }
+
+#[test]
+fn error_text_is_bounded_so_it_re_encodes_within_limits() {
+    // Found by the fuzzer: invalid UTF-8 triples in size when read lossily.
+    let mut line = b"error ".to_vec();
+    line.extend([0xff; 1000]);
+    let TrackerReply::Error(text) = TrackerReply::parse(&line, &Limits::default()).unwrap() else { panic!() };
+    assert!(text.len() <= common::protocol::error::MAX_ERROR_TEXT);
+    let mut out = Vec::new();
+    TrackerReply::Error(text.clone()).write(&mut out, LineEnding::Lf).unwrap();
+    assert_eq!(reply(std::str::from_utf8(&out).unwrap().trim_end()), TrackerReply::Error(text));
+}

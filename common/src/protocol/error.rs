@@ -63,9 +63,19 @@ pub(crate) fn snippet(bytes: &[u8]) -> String {
     s
 }
 
+/// Longest `error` text, in bytes.
+pub const MAX_ERROR_TEXT: usize = 512;
+
 /// The text of an `error` reply, on one line: control characters (tabs,
-/// stray `\r`, NUL) become blanks and the ends are trimmed. Used when
-/// parsing and when writing, so both agree.
+/// stray `\r`, NUL) become blanks, the ends are trimmed, and it is cut to
+/// [`MAX_ERROR_TEXT`] bytes (invalid UTF-8 read as U+FFFD triples in
+/// size, so the cut keeps a re-encoded reply within any line limit). Used
+/// when parsing and when writing, so both agree.
 pub(crate) fn clean_text(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_owned()
+    let mut clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if clean.len() > MAX_ERROR_TEXT {
+        let cut = (0..=MAX_ERROR_TEXT).rev().find(|&i| clean.is_char_boundary(i)).unwrap_or(0);
+        clean.truncate(cut);
+    }
+    clean.trim().to_owned()
 }
