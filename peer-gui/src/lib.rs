@@ -1,1 +1,4 @@
-//! Peer engine.
+//! The Eirb2Share peer: the [`engine`] (sharing, serving, downloading;
+//! no GUI), used by the headless `peer` command and the desktop app.
+
+pub mod engine;

@@ -1,0 +1,180 @@
+//! One connection to one peer for one download, run on a download pool
+//! thread. It fetches what the coordinator assigns, two requests in
+//! flight, checks every piece against its hash as it arrives and writes
+//! it at its offset. What it owns: its socket and receive buffer.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::hashing::{PieceHash, hash_piece};
+use common::protocol::{FileEntry, Limits, PeerMessage};
+use common::{FileKey, Layout};
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use super::scheduler::LinkId;
+use super::storage::Storage;
+use crate::engine::net::connect_from;
+use crate::engine::wire::{Wire, WireError};
+
+/// A peer that sends nothing for this long is stalled and dropped.
+pub const STALL: Duration = Duration::from_secs(10);
+/// Requests kept in flight per peer.
+const WINDOW: usize = 2;
+
+/// What a link tells its download's coordinator.
+#[derive(Debug)]
+pub enum Event {
+    Map(LinkId, common::BufferMap),
+    /// Asks for pieces to request; an empty answer means "none for now".
+    Need(LinkId, Sender<Vec<u32>>),
+    Verified(LinkId, u32),
+    Failed(LinkId, u32, Failure),
+    Gone(LinkId, String),
+}
+
+#[derive(Debug)]
+pub enum Failure {
+    /// The bytes did not match the piece's hash.
+    BadHash,
+    /// Asked for, held according to its buffermap, but not sent.
+    NotSent,
+    /// Sent without being asked for.
+    Unasked,
+    /// Writing failed (disk full...).
+    Disk(std::io::Error),
+}
+
+#[derive(Debug)]
+pub struct Link {
+    pub id: LinkId,
+    pub peer: SocketAddr,
+    pub source: IpAddr,
+    pub entry: FileEntry,
+    pub layout: Layout,
+    pub hashes: Arc<Vec<PieceHash>>,
+    pub storage: Arc<Storage>,
+    pub limits: Limits,
+    pub events: Sender<Event>,
+    /// Set by the coordinator: pause, cancel, completion or a ban.
+    pub stop: Arc<AtomicBool>,
+    /// Closed by the coordinator to wake a waiting link.
+    pub wake: Receiver<()>,
+}
+
+impl Link {
+    pub fn run(self) {
+        let why = match self.serve() {
+            Ok(()) => "done".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        let _ = self.events.send(Event::Gone(self.id, why));
+    }
+
+    fn serve(&self) -> Result<(), WireError> {
+        let stream = connect_from(self.source, self.peer, Duration::from_secs(3))?;
+        stream.set_read_timeout(Some(STALL))?;
+        stream.set_write_timeout(Some(STALL))?;
+        let mut wire = Wire::new(stream, self.limits);
+        let key = self.entry.key.clone();
+        let layout = self.layout;
+        let layouts = move |k: &FileKey| (*k == key).then_some(layout);
+        self.refresh_map(&mut wire, &layouts)?;
+        let mut pending: VecDeque<Vec<u32>> = VecDeque::new();
+        while !self.stop.load(Ordering::SeqCst) {
+            while pending.len() < WINDOW {
+                let want = self.ask()?;
+                if want.is_empty() {
+                    break;
+                }
+                wire.send(&PeerMessage::GetPieces { key: self.entry.key.clone(), indices: want.clone() })?;
+                pending.push_back(want);
+            }
+            let Some(asked) = pending.pop_front() else {
+                // Nothing to fetch from this peer now: wait a little, then
+                // look at its buffermap again (a leecher gains pieces).
+                if self.wake.recv_timeout(Duration::from_millis(500)).is_ok() || self.stop.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
+                self.refresh_map(&mut wire, &layouts)?;
+                continue;
+            };
+            self.receive(&mut wire, &layouts, &asked)?;
+        }
+        Ok(())
+    }
+
+    fn ask(&self) -> Result<Vec<u32>, WireError> {
+        let (tx, rx) = bounded(1);
+        self.events.send(Event::Need(self.id, tx)).map_err(|_| WireError::Closed)?;
+        rx.recv().map_err(|_| WireError::Closed)
+    }
+
+    fn refresh_map(&self, wire: &mut Wire, layouts: &impl common::protocol::Layouts) -> Result<(), WireError> {
+        wire.send(&PeerMessage::Interested { key: self.entry.key.clone() })?;
+        loop {
+            let (message, used) = wire.recv(layouts)?;
+            let map = match message {
+                PeerMessage::Have { key, map } if key == self.entry.key => Some(map),
+                PeerMessage::Error(text) => {
+                    return Err(WireError::Io(std::io::Error::other(format!("peer refused: {text}"))));
+                }
+                _ => None,
+            };
+            wire.consume(used);
+            if let Some(map) = map {
+                let _ = self.events.send(Event::Map(self.id, map));
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads the `data` answering `asked`, verifying and storing each piece.
+    fn receive(
+        &self,
+        wire: &mut Wire,
+        layouts: &impl common::protocol::Layouts,
+        asked: &[u32],
+    ) -> Result<(), WireError> {
+        loop {
+            let (message, used) = wire.recv(layouts)?;
+            let outcome = match message {
+                PeerMessage::Data { key, pieces } if key == self.entry.key => {
+                    let mut got = Vec::with_capacity(pieces.len());
+                    for piece in pieces {
+                        got.push(piece.index);
+                        let event = if !asked.contains(&piece.index) {
+                            Event::Failed(self.id, piece.index, Failure::Unasked)
+                        } else if self.hashes.get(piece.index as usize) != Some(&hash_piece(piece.bytes)) {
+                            Event::Failed(self.id, piece.index, Failure::BadHash)
+                        } else {
+                            match self.storage.write_piece(&self.layout, piece.index, piece.bytes) {
+                                Ok(()) => Event::Verified(self.id, piece.index),
+                                Err(e) => Event::Failed(self.id, piece.index, Failure::Disk(e)),
+                            }
+                        };
+                        let _ = self.events.send(event);
+                    }
+                    for &index in asked.iter().filter(|i| !got.contains(i)) {
+                        let _ = self.events.send(Event::Failed(self.id, index, Failure::NotSent));
+                    }
+                    Some(Ok(()))
+                }
+                PeerMessage::Have { key, map } if key == self.entry.key => {
+                    let _ = self.events.send(Event::Map(self.id, map));
+                    None
+                }
+                PeerMessage::Error(text) => {
+                    Some(Err(WireError::Io(std::io::Error::other(format!("peer refused: {text}")))))
+                }
+                _ => None,
+            };
+            wire.consume(used);
+            if let Some(result) = outcome {
+                return result;
+            }
+        }
+    }
+}

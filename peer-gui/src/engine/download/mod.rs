@@ -1,0 +1,448 @@
+//! One download: a coordinator thread that owns the scheduler, the
+//! progress and the manifest, and links (one per peer, on the download
+//! pool) that fetch and verify pieces. Links talk to the coordinator only
+//! through events, so no lock is held across network or disk I/O.
+
+pub mod link;
+pub mod progress;
+pub mod scheduler;
+pub mod storage;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::hashing::{PieceHash, hash_piece, hashes_match};
+use common::protocol::{FileEntry, PeerAddr, PeerMessage};
+use common::{BufferMap, FileKey, Layout};
+use crossbeam_channel::{Receiver, Sender, bounded, select, tick, unbounded};
+use parking_lot::Mutex;
+
+use self::link::{Event, Failure, Link};
+pub use self::progress::{DownloadState, DownloadStatus};
+use self::scheduler::{LinkId, Scheduler};
+use self::storage::Storage;
+use super::library::{Library, LocalFile};
+use super::net::connect_from;
+use super::pool::Pool;
+use super::settings::Settings;
+use super::tracker_client::Request;
+use super::wire::Wire;
+
+/// Commands for a running download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+/// Bad pieces (wrong hash, unasked) a peer may send before it is dropped.
+const MAX_STRIKES: u32 = 2;
+/// How often peers are asked for again while links are missing.
+const REDISCOVER: Duration = Duration::from_secs(5);
+
+pub struct Context {
+    pub settings: Settings,
+    pub library: Arc<Library>,
+    pub tracker: Sender<Request>,
+    pub pool: Arc<Pool>,
+    pub status: Arc<Mutex<DownloadStatus>>,
+    pub controls: Receiver<Control>,
+    /// Pieces verified by an earlier run (from the manifest).
+    pub resume: Option<BufferMap>,
+    /// Called after every status change (the UI repaints).
+    pub notify: Arc<dyn Fn() + Send + Sync>,
+}
+
+/// Runs a download to its end (done, cancelled or failed).
+pub fn run(ctx: Context) {
+    let outcome = Coordinator::start(&ctx).and_then(|c| c.drive(&ctx));
+    let mut status = ctx.status.lock();
+    match outcome {
+        Ok(state) => status.state = state,
+        Err(why) => {
+            log::warn!("download of {} failed: {why}", status.entry.name);
+            status.state = DownloadState::Error(why);
+        }
+    }
+    status.peers = 0;
+    drop(status);
+    (ctx.notify)();
+}
+
+struct LinkState {
+    peer: SocketAddr,
+    stop: Arc<AtomicBool>,
+    _wake: Sender<()>,
+}
+
+struct Coordinator {
+    entry: FileEntry,
+    layout: Layout,
+    hashes: Arc<Vec<PieceHash>>,
+    storage: Arc<Storage>,
+    scheduler: Scheduler,
+    shared_map: Arc<Mutex<BufferMap>>,
+    events: (Sender<Event>, Receiver<Event>),
+    links: HashMap<LinkId, LinkState>,
+    strikes: HashMap<SocketAddr, u32>,
+    banned: HashSet<SocketAddr>,
+    next_link: LinkId,
+    paused: bool,
+}
+
+impl Coordinator {
+    fn start(ctx: &Context) -> Result<Self, String> {
+        let entry = ctx.status.lock().entry.clone();
+        let layout =
+            Layout::new(entry.length, entry.piece_size).map_err(|e| format!("cannot download this file: {e}"))?;
+        set_state(ctx, DownloadState::Connecting);
+        let peers = find_peers(ctx, &entry.key)?;
+        if peers.is_empty() {
+            return Err("no peer has this file right now; try again later".into());
+        }
+        let hashes = fetch_hashes(ctx, &entry, &layout, &peers)?;
+        let storage = Storage::open(&ctx.settings.dir, &entry).map_err(|e| disk_error(&ctx.settings, e))?;
+        // Pieces a previous run verified are checked again: the data may
+        // not have reached the disk before a crash.
+        let mut verified = BufferMap::empty(layout.piece_count());
+        if let Some(old) = &ctx.resume {
+            let mut buf = Vec::new();
+            for i in old.iter_set() {
+                if storage.read_piece(&layout, i, &mut buf).is_ok() && hash_piece(&buf) == hashes[i as usize] {
+                    verified.set(i);
+                }
+            }
+            log::info!(
+                "{}: resuming with {} of {} pieces verified",
+                entry.name,
+                verified.count(),
+                layout.piece_count()
+            );
+        }
+        let storage = Arc::new(storage);
+        let shared_map = Arc::new(Mutex::new(verified.clone()));
+        let hashes = Arc::new(hashes);
+        ctx.library.insert(LocalFile::new(
+            entry.clone(),
+            layout,
+            storage.part.clone(),
+            hashes.clone(),
+            Some(shared_map.clone()),
+        ));
+        let _ = ctx.tracker.send(Request::UpdateNow);
+        {
+            let mut s = ctx.status.lock();
+            s.verified_bytes = verified.iter_set().filter_map(|i| layout.piece_len(i)).map(u64::from).sum();
+        }
+        let mut c = Self {
+            entry,
+            layout,
+            hashes,
+            storage,
+            scheduler: Scheduler::new(verified),
+            shared_map,
+            events: unbounded(),
+            links: HashMap::new(),
+            strikes: HashMap::new(),
+            banned: HashSet::new(),
+            next_link: 0,
+            paused: false,
+        };
+        c.connect(ctx, &peers);
+        Ok(c)
+    }
+
+    fn drive(mut self, ctx: &Context) -> Result<DownloadState, String> {
+        let ticker = tick(Duration::from_millis(250));
+        let mut last_discovery = Instant::now();
+        let mut manifest_dirty = false;
+        let mut last_manifest = Instant::now();
+        let events = self.events.1.clone();
+        loop {
+            if self.scheduler.is_complete() {
+                return self.finish(ctx);
+            }
+            select! {
+                recv(events) -> e => {
+                    let Ok(e) = e else { continue };
+                    if self.on_event(ctx, e)? {
+                        manifest_dirty = true;
+                    }
+                }
+                recv(ctx.controls) -> c => match c {
+                    Ok(Control::Pause) => self.pause(ctx),
+                    Ok(Control::Resume) => {
+                        self.paused = false;
+                        set_state(ctx, DownloadState::Connecting);
+                        last_discovery = Instant::now() - REDISCOVER;
+                    }
+                    Ok(Control::Cancel) | Err(_) => return Ok(self.cancel(ctx)),
+                },
+                recv(ticker) -> _ => {
+                    ctx.status.lock().tick();
+                    if manifest_dirty && last_manifest.elapsed() >= Duration::from_secs(1) {
+                        self.save_manifest();
+                        manifest_dirty = false;
+                        last_manifest = Instant::now();
+                    }
+                    if !self.paused && self.links.len() < ctx.settings.max_peers && last_discovery.elapsed() >= REDISCOVER {
+                        last_discovery = Instant::now();
+                        match find_peers(ctx, &self.entry.key) {
+                            Ok(peers) => self.connect(ctx, &peers),
+                            Err(e) => log::info!("{}: {e}", self.entry.name),
+                        }
+                        if self.links.is_empty() {
+                            set_state(ctx, DownloadState::Stalled("no peer reachable; still looking".into()));
+                        }
+                    }
+                    (ctx.notify)();
+                }
+            }
+        }
+    }
+
+    /// Returns true when a piece was newly verified.
+    fn on_event(&mut self, ctx: &Context, event: Event) -> Result<bool, String> {
+        match event {
+            Event::Map(link, map) => self.scheduler.set_map(link, map),
+            Event::Need(link, reply) => {
+                let want = if self.paused || !self.links.contains_key(&link) {
+                    Vec::new()
+                } else {
+                    self.scheduler.assign(link, ctx.settings.pieces_per_request(self.layout.piece_size()))
+                };
+                let _ = reply.send(want);
+            }
+            Event::Verified(_, index) => {
+                if self.scheduler.on_verified(index) {
+                    self.shared_map.lock().set(index);
+                    let len = u64::from(self.layout.piece_len(index).unwrap_or(0));
+                    let mut s = ctx.status.lock();
+                    s.add_verified(len);
+                    if !matches!(s.state, DownloadState::Downloading) && !self.paused {
+                        s.state = DownloadState::Downloading;
+                    }
+                    return Ok(true);
+                }
+            }
+            Event::Failed(link, index, failure) => {
+                self.scheduler.on_failed(link, index);
+                let peer = self.links.get(&link).map(|l| l.peer);
+                match failure {
+                    Failure::Disk(e) => {
+                        self.pause(ctx);
+                        self.save_manifest();
+                        return Err(disk_error(&ctx.settings, e));
+                    }
+                    Failure::BadHash | Failure::Unasked => {
+                        if let Some(peer) = peer {
+                            let strikes = self.strikes.entry(peer).or_default();
+                            *strikes += 1;
+                            log::warn!("{}: {peer} sent a bad piece {index} ({failure:?})", self.entry.name);
+                            if *strikes >= MAX_STRIKES {
+                                log::warn!("{}: dropping {peer}: too many bad pieces", self.entry.name);
+                                self.banned.insert(peer);
+                                self.stop_link(link);
+                            }
+                        }
+                    }
+                    Failure::NotSent => {
+                        if let Some(peer) = peer {
+                            let strikes = self.strikes.entry(peer).or_default();
+                            *strikes += 1;
+                            if *strikes >= 2 * MAX_STRIKES {
+                                log::warn!(
+                                    "{}: dropping {peer}: it does not send what its buffermap claims",
+                                    self.entry.name
+                                );
+                                self.banned.insert(peer);
+                                self.stop_link(link);
+                            }
+                        }
+                    }
+                }
+            }
+            Event::Gone(link, why) => {
+                self.scheduler.drop_link(link);
+                if let Some(l) = self.links.remove(&link) {
+                    log::info!("{}: link to {} ended: {why}", self.entry.name, l.peer);
+                }
+                ctx.status.lock().peers = self.links.len();
+            }
+        }
+        Ok(false)
+    }
+
+    fn connect(&mut self, ctx: &Context, peers: &[SocketAddr]) {
+        for &peer in peers {
+            if self.links.len() >= ctx.settings.max_peers {
+                break;
+            }
+            if self.banned.contains(&peer) || self.links.values().any(|l| l.peer == peer) {
+                continue;
+            }
+            let id = self.next_link;
+            self.next_link += 1;
+            let stop = Arc::new(AtomicBool::new(false));
+            let (wake_tx, wake_rx) = bounded(0);
+            let link = Link {
+                id,
+                peer,
+                source: ctx.settings.listen.ip(),
+                entry: self.entry.clone(),
+                layout: self.layout,
+                hashes: self.hashes.clone(),
+                storage: self.storage.clone(),
+                limits: ctx.settings.limits(),
+                events: self.events.0.clone(),
+                stop: stop.clone(),
+                wake: wake_rx,
+            };
+            self.links.insert(id, LinkState { peer, stop, _wake: wake_tx });
+            ctx.pool.execute(move || link.run());
+        }
+        ctx.status.lock().peers = self.links.len();
+    }
+
+    fn stop_link(&mut self, link: LinkId) {
+        if let Some(l) = self.links.remove(&link) {
+            l.stop.store(true, Ordering::SeqCst);
+        }
+        self.scheduler.drop_link(link);
+    }
+
+    fn stop_all(&mut self) {
+        let ids: Vec<LinkId> = self.links.keys().copied().collect();
+        for id in ids {
+            self.stop_link(id);
+        }
+    }
+
+    fn pause(&mut self, ctx: &Context) {
+        self.paused = true;
+        self.stop_all();
+        self.save_manifest();
+        set_state(ctx, DownloadState::Paused);
+    }
+
+    fn cancel(mut self, ctx: &Context) -> DownloadState {
+        self.stop_all();
+        ctx.library.remove(&self.entry.key);
+        let _ = ctx.tracker.send(Request::UpdateNow);
+        // Links still running hold the storage; removing the files by
+        // path is safe, their writes go to the unlinked inode.
+        let (part, manifest) = (self.storage.part.clone(), self.storage.manifest.clone());
+        let _ = std::fs::remove_file(part);
+        let _ = std::fs::remove_file(manifest);
+        DownloadState::Cancelled
+    }
+
+    fn save_manifest(&self) {
+        if let Err(e) = self.storage.save_manifest(&self.entry, self.scheduler.verified()) {
+            log::warn!("{}: cannot save the manifest: {e}", self.entry.name);
+        }
+    }
+
+    fn finish(mut self, ctx: &Context) -> Result<DownloadState, String> {
+        self.stop_all();
+        // Wait for the links to let go of the storage (bounded by STALL).
+        let deadline = Instant::now() + link::STALL + Duration::from_secs(2);
+        while Arc::strong_count(&self.storage) > 1 && Instant::now() < deadline {
+            if let Ok(Event::Need(_, reply)) = self.events.1.recv_timeout(Duration::from_millis(100)) {
+                let _ = reply.send(Vec::new());
+            }
+        }
+        self.save_manifest();
+        let storage = Arc::try_unwrap(self.storage)
+            .map_err(|_| "a link did not stop; the download stays resumable".to_owned())?;
+        let part = storage.part.clone();
+        let target = storage.finish().map_err(|e| format!("cannot finish {}: {e}", part.display()))?;
+        ctx.library.adopt(LocalFile::new(self.entry.clone(), self.layout, target.clone(), self.hashes.clone(), None));
+        let _ = ctx.tracker.send(Request::UpdateNow);
+        log::info!("{}: complete, saved as {}", self.entry.name, target.display());
+        ctx.status.lock().path = Some(target);
+        Ok(DownloadState::Done)
+    }
+}
+
+fn set_state(ctx: &Context, state: DownloadState) {
+    ctx.status.lock().state = state;
+    (ctx.notify)();
+}
+
+fn disk_error(settings: &Settings, e: std::io::Error) -> String {
+    if e.raw_os_error() == Some(28) {
+        format!("disk full: free some space in {} and resume; verified pieces are kept", settings.dir.display())
+    } else {
+        format!("cannot write in {}: {e}", settings.dir.display())
+    }
+}
+
+/// Asks the tracker who holds `key` (never this peer); resolves names.
+fn find_peers(ctx: &Context, key: &FileKey) -> Result<Vec<SocketAddr>, String> {
+    let (tx, rx) = bounded(1);
+    ctx.tracker.send(Request::GetFile(key.clone(), tx)).map_err(|_| "the engine is stopping".to_owned())?;
+    let peers = rx.recv_timeout(Duration::from_secs(15)).map_err(|_| "the tracker did not answer".to_owned())??;
+    let me = ctx.settings.listen;
+    Ok(peers
+        .into_iter()
+        .filter_map(|p| match p {
+            PeerAddr::Ip(a) => Some(a),
+            PeerAddr::Name { host, port } => {
+                std::net::ToSocketAddrs::to_socket_addrs(&(host.as_ref(), port)).ok().and_then(|mut a| a.next())
+            }
+        })
+        .filter(|a| *a != me)
+        .collect())
+}
+
+/// Gets the piece hashes from the first peer whose list matches the key.
+fn fetch_hashes(
+    ctx: &Context,
+    entry: &FileEntry,
+    layout: &Layout,
+    peers: &[SocketAddr],
+) -> Result<Vec<PieceHash>, String> {
+    let key = entry.key.clone();
+    let layouts = |k: &FileKey| (*k == key).then_some(*layout);
+    for &peer in peers {
+        let attempt = || -> Result<Vec<PieceHash>, String> {
+            let stream =
+                connect_from(ctx.settings.listen.ip(), peer, Duration::from_secs(3)).map_err(|e| e.to_string())?;
+            stream.set_read_timeout(Some(link::STALL)).map_err(|e| e.to_string())?;
+            let mut wire = Wire::new(stream, ctx.settings.limits());
+            wire.send(&PeerMessage::GetHashes { key: entry.key.clone() }).map_err(|e| e.to_string())?;
+            loop {
+                let (message, used) = wire.recv(&layouts).map_err(|e| e.to_string())?;
+                let found = match message {
+                    PeerMessage::Hashes { key, hashes } if key == entry.key => Some(Ok(hashes)),
+                    PeerMessage::Error(text) => Some(Err(text)),
+                    _ => None,
+                };
+                wire.consume(used);
+                if let Some(found) = found {
+                    return found;
+                }
+            }
+        };
+        match attempt() {
+            Ok(hashes) if hashes_match(&entry.key, layout, &hashes) => return Ok(hashes),
+            Ok(_) => log::warn!("{}: {peer} sent a piece list that does not match the key", entry.name),
+            Err(e) => log::info!("{}: no piece list from {peer}: {e}", entry.name),
+        }
+    }
+    Err("no peer sent a valid piece list for this key (is it one of our SHA-256 keys?)".into())
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("settings", &self.settings)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,90 @@
+//! What the UI shows of a download: verified bytes, speed over a sliding
+//! window, ETA, peers and a state with its reason.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::protocol::FileEntry;
+
+/// Speed is measured over this window.
+const WINDOW: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadState {
+    Connecting,
+    Downloading,
+    /// Running, but no peer to fetch from right now (with the reason).
+    Stalled(String),
+    Paused,
+    Done,
+    Cancelled,
+    Error(String),
+}
+
+impl DownloadState {
+    pub fn is_finished(&self) -> bool {
+        matches!(self, Self::Done | Self::Cancelled | Self::Error(_))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DownloadStatus {
+    pub id: u64,
+    pub entry: FileEntry,
+    pub state: DownloadState,
+    pub verified_bytes: u64,
+    /// Pieces verified in this run (a resumed download does not count the
+    /// pieces it found on disk).
+    pub fetched_pieces: u64,
+    pub peers: usize,
+    /// Where the file is once done.
+    pub path: Option<PathBuf>,
+    samples: VecDeque<(Instant, u64)>,
+}
+
+impl DownloadStatus {
+    pub fn new(id: u64, entry: FileEntry) -> Self {
+        Self {
+            id,
+            entry,
+            state: DownloadState::Connecting,
+            verified_bytes: 0,
+            fetched_pieces: 0,
+            peers: 0,
+            path: None,
+            samples: VecDeque::new(),
+        }
+    }
+
+    pub fn add_verified(&mut self, bytes: u64) {
+        self.verified_bytes += bytes;
+        self.fetched_pieces += 1;
+    }
+
+    /// Records a sample for the speed window.
+    pub fn tick(&mut self) {
+        let now = Instant::now();
+        self.samples.push_back((now, self.verified_bytes));
+        while self.samples.front().is_some_and(|(t, _)| now.duration_since(*t) > WINDOW) {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Bytes per second over the last few seconds.
+    pub fn speed(&self) -> f64 {
+        match (self.samples.front(), self.samples.back()) {
+            (Some((t0, b0)), Some((t1, b1))) if t1 > t0 => (b1 - b0) as f64 / t1.duration_since(*t0).as_secs_f64(),
+            _ => 0.0,
+        }
+    }
+
+    pub fn eta(&self) -> Option<Duration> {
+        let speed = self.speed();
+        (speed > 0.0).then(|| Duration::from_secs_f64((self.entry.length - self.verified_bytes) as f64 / speed))
+    }
+
+    pub fn fraction(&self) -> f32 {
+        if self.entry.length == 0 { 1.0 } else { self.verified_bytes as f32 / self.entry.length as f32 }
+    }
+}

@@ -1,0 +1,106 @@
+//! A download's files on disk: the data goes to `.NAME.KEY.part` in the
+//! destination folder, written at each piece's offset; a small manifest
+//! `.NAME.KEY.manifest` beside it lists the verified pieces so a restart
+//! resumes. On completion the data is flushed and the `.part` file is
+//! renamed atomically to NAME. An existing NAME is never overwritten.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use common::protocol::{FileEntry, FileName};
+use common::{BufferMap, FileKey, Layout};
+
+#[derive(Debug)]
+pub struct Storage {
+    pub part: PathBuf,
+    pub manifest: PathBuf,
+    pub target: PathBuf,
+    file: File,
+}
+
+impl Storage {
+    /// Opens (or creates) the `.part` file for `entry` in `dir`.
+    pub fn open(dir: &Path, entry: &FileEntry) -> io::Result<Self> {
+        let (part, manifest) = paths(dir, &entry.name, &entry.key);
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&part)?;
+        file.set_len(entry.length)?;
+        Ok(Self { part, manifest, target: dir.join(entry.name.as_str()), file })
+    }
+
+    pub fn write_piece(&self, layout: &Layout, index: u32, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all_at(bytes, layout.offset(index))
+    }
+
+    pub fn read_piece(&self, layout: &Layout, index: u32, buf: &mut Vec<u8>) -> io::Result<()> {
+        buf.resize(layout.piece_len(index).unwrap_or(0) as usize, 0);
+        self.file.read_exact_at(buf, layout.offset(index))
+    }
+
+    /// Records the verified pieces (write to a temporary name, rename).
+    pub fn save_manifest(&self, entry: &FileEntry, verified: &BufferMap) -> io::Result<()> {
+        let tmp = self.manifest.with_extension("manifest.tmp");
+        let mut out = File::create(&tmp)?;
+        writeln!(out, "eirb2share-manifest 1")?;
+        writeln!(out, "{entry}")?;
+        writeln!(out, "{}", hex::encode(verified.as_bytes()))?;
+        out.sync_data()?;
+        std::fs::rename(&tmp, &self.manifest)
+    }
+
+    /// Flushes the data and renames it to its final name, refusing to
+    /// replace an existing file. Removes the manifest.
+    pub fn finish(self) -> io::Result<PathBuf> {
+        self.file.sync_all()?;
+        drop(self.file);
+        // hard_link fails if the target exists: no overwrite, no race.
+        std::fs::hard_link(&self.part, &self.target).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                io::Error::new(e.kind(), format!("{} already exists; it was not replaced", self.target.display()))
+            } else {
+                e
+            }
+        })?;
+        std::fs::remove_file(&self.part)?;
+        let _ = std::fs::remove_file(&self.manifest);
+        Ok(self.target)
+    }
+
+    /// Removes the partial data and the manifest (cancel).
+    pub fn discard(self) {
+        drop(self.file);
+        let _ = std::fs::remove_file(&self.part);
+        let _ = std::fs::remove_file(&self.manifest);
+    }
+}
+
+pub fn paths(dir: &Path, name: &FileName, key: &FileKey) -> (PathBuf, PathBuf) {
+    let stem = format!(".{}.{}", name, &key.as_str()[..key.as_str().len().min(16)]);
+    (dir.join(format!("{stem}.part")), dir.join(format!("{stem}.manifest")))
+}
+
+/// Reads a manifest: the entry and the pieces it says are verified.
+pub fn read_manifest(path: &Path) -> Option<(FileEntry, BufferMap)> {
+    let mut lines = io::BufReader::new(File::open(path).ok()?).lines().map_while(Result::ok);
+    if lines.next()? != "eirb2share-manifest 1" {
+        return None;
+    }
+    let entry = FileEntry::parse_line(&lines.next()?).ok()?;
+    let layout = Layout::new(entry.length, entry.piece_size).ok()?;
+    let bytes = hex::decode(lines.next()?.trim()).ok()?;
+    let map = BufferMap::from_bytes(layout.piece_count(), &bytes)?;
+    Some((entry, map))
+}
+
+/// Every manifest in `dir`: downloads to resume.
+pub fn manifests(dir: &Path) -> Vec<PathBuf> {
+    let Ok(items) = std::fs::read_dir(dir) else { return Vec::new() };
+    items
+        .filter_map(Result::ok)
+        .map(|i| i.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') && n.ends_with(".manifest"))
+        })
+        .collect()
+}

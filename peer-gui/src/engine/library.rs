@@ -1,0 +1,332 @@
+//! The shared folder: which files this peer holds, their keys and piece
+//! hashes, and partial downloads whose verified pieces can be served.
+//!
+//! Keys are computed by [`Library::rescan`] (several files in parallel)
+//! and cached by (name, size, modification time) in `.eirb2share-keys`
+//! inside the folder, so a restart does not hash again. Hidden files
+//! (`.name`, which includes our `.part` files) and symbolic links leading
+//! out of the folder are not shared.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::UNIX_EPOCH;
+
+use common::hashing::{PieceHash, digest_file};
+use common::protocol::{FileEntry, FileName};
+use common::{BufferMap, FileKey, Layout};
+use parking_lot::{Mutex, RwLock};
+
+const CACHE_FILE: &str = ".eirb2share-keys";
+
+/// A file this peer can serve pieces of.
+#[derive(Debug)]
+pub struct LocalFile {
+    pub entry: FileEntry,
+    pub layout: Layout,
+    pub path: PathBuf,
+    pub hashes: Arc<Vec<PieceHash>>,
+    /// `None` for a complete file; the verified pieces of a download.
+    pub partial: Option<Arc<Mutex<BufferMap>>>,
+    handle: Mutex<Option<Arc<File>>>,
+}
+
+impl LocalFile {
+    pub fn new(
+        entry: FileEntry,
+        layout: Layout,
+        path: PathBuf,
+        hashes: Arc<Vec<PieceHash>>,
+        partial: Option<Arc<Mutex<BufferMap>>>,
+    ) -> Self {
+        Self { entry, layout, path, hashes, partial, handle: Mutex::new(None) }
+    }
+
+    pub fn has_piece(&self, index: u32) -> bool {
+        match &self.partial {
+            None => index < self.layout.piece_count(),
+            Some(map) => map.lock().has(index),
+        }
+    }
+
+    pub fn buffermap(&self) -> BufferMap {
+        match &self.partial {
+            None => BufferMap::full(self.layout.piece_count()),
+            Some(map) => map.lock().clone(),
+        }
+    }
+
+    /// Reads piece `index` into `buf` (resized to the piece's length).
+    pub fn read_piece(&self, index: u32, buf: &mut Vec<u8>) -> io::Result<()> {
+        let len = self
+            .layout
+            .piece_len(index)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "piece index out of range"))?;
+        let file = {
+            let mut handle = self.handle.lock();
+            match &*handle {
+                Some(f) => f.clone(),
+                None => handle.insert(Arc::new(File::open(&self.path)?)).clone(),
+            }
+        };
+        buf.resize(len as usize, 0);
+        file.read_exact_at(buf, self.layout.offset(index))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Stamp {
+    name: String,
+    size: u64,
+    mtime_ns: u128,
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    piece_size: u64,
+    key: FileKey,
+    hashes: Arc<Vec<PieceHash>>,
+}
+
+/// What a rescan changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ScanReport {
+    pub added: Vec<FileName>,
+    pub removed: Vec<FileName>,
+    pub hashed: usize,
+}
+
+#[derive(Debug)]
+pub struct Library {
+    dir: PathBuf,
+    files: RwLock<HashMap<FileKey, Arc<LocalFile>>>,
+    cache: Mutex<HashMap<Stamp, Cached>>,
+}
+
+impl Library {
+    pub fn open(dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let lib = Self { dir: dir.to_owned(), files: RwLock::new(HashMap::new()), cache: Mutex::new(HashMap::new()) };
+        lib.load_cache();
+        Ok(lib)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn layout(&self, key: &FileKey) -> Option<Layout> {
+        self.files.read().get(key).map(|f| f.layout)
+    }
+
+    pub fn get(&self, key: &FileKey) -> Option<Arc<LocalFile>> {
+        self.files.read().get(key).cloned()
+    }
+
+    pub fn files(&self) -> Vec<Arc<LocalFile>> {
+        let mut all: Vec<_> = self.files.read().values().cloned().collect();
+        all.sort_by(|a, b| a.entry.name.cmp(&b.entry.name));
+        all
+    }
+
+    /// Complete files (to seed) and partial ones (to leech).
+    pub fn seed_and_leech(&self) -> (Vec<FileEntry>, Vec<FileKey>) {
+        let files = self.files.read();
+        let seed = files.values().filter(|f| f.partial.is_none()).map(|f| f.entry.clone()).collect();
+        let leech = files.values().filter(|f| f.partial.is_some()).map(|f| f.entry.key.clone()).collect();
+        (seed, leech)
+    }
+
+    /// Registers (or replaces) a file, complete or partial.
+    pub fn insert(&self, file: LocalFile) {
+        self.files.write().insert(file.entry.key.clone(), Arc::new(file));
+    }
+
+    /// Registers a completed download, with its hashes cached so the next
+    /// scan does not hash it again.
+    pub fn adopt(&self, file: LocalFile) {
+        if let Ok(meta) = std::fs::metadata(&file.path)
+            && let Some(name) = file.path.file_name().and_then(|n| n.to_str())
+        {
+            let mtime_ns =
+                meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+            let stamp = Stamp { name: name.to_owned(), size: meta.len(), mtime_ns };
+            let cached =
+                Cached { piece_size: file.entry.piece_size, key: file.entry.key.clone(), hashes: file.hashes.clone() };
+            self.cache.lock().insert(stamp, cached);
+            self.save_cache();
+        }
+        self.insert(file);
+    }
+
+    pub fn remove(&self, key: &FileKey) {
+        self.files.write().remove(key);
+    }
+
+    /// Lists the folder, hashes what is new or changed on `threads`
+    /// threads, and forgets complete files that disappeared.
+    pub fn rescan(&self, threads: usize) -> io::Result<ScanReport> {
+        let found = self.list()?;
+        let mut todo = Vec::new();
+        let mut fresh: Vec<(Stamp, PathBuf, Cached)> = Vec::new();
+        {
+            let cache = self.cache.lock();
+            for (stamp, path) in found {
+                match cache.get(&stamp) {
+                    Some(c) => fresh.push((stamp, path, c.clone())),
+                    None => todo.push((stamp, path)),
+                }
+            }
+        }
+        let hashed = todo.len();
+        fresh.extend(hash_all(todo, threads));
+        let mut report = ScanReport { hashed, ..ScanReport::default() };
+        let mut cache = HashMap::new();
+        let mut complete: HashMap<FileKey, Arc<LocalFile>> = HashMap::new();
+        for (stamp, path, c) in fresh {
+            let Ok(name) = FileName::new(&stamp.name) else { continue };
+            let Ok(layout) = Layout::new(stamp.size, c.piece_size) else { continue };
+            let entry = FileEntry { name, length: stamp.size, piece_size: c.piece_size, key: c.key.clone() };
+            complete.insert(c.key.clone(), Arc::new(LocalFile::new(entry, layout, path, c.hashes.clone(), None)));
+            cache.insert(stamp, c);
+        }
+        {
+            let mut files = self.files.write();
+            let before: HashMap<FileKey, FileName> = files
+                .iter()
+                .filter(|(_, f)| f.partial.is_none())
+                .map(|(k, f)| (k.clone(), f.entry.name.clone()))
+                .collect();
+            report.removed =
+                before.iter().filter(|(k, _)| !complete.contains_key(*k)).map(|(_, n)| n.clone()).collect();
+            files.retain(|_, f| f.partial.is_some());
+            for (key, f) in complete {
+                if !before.contains_key(&key) {
+                    report.added.push(f.entry.name.clone());
+                }
+                // A download in progress keeps its entry until it ends.
+                files.entry(key).or_insert(f);
+            }
+        }
+        let changed = report.hashed > 0 || cache.len() != self.cache.lock().len();
+        *self.cache.lock() = cache;
+        if changed {
+            self.save_cache();
+        }
+        Ok(report)
+    }
+
+    /// Regular files to share, with their stamps.
+    fn list(&self) -> io::Result<Vec<(Stamp, PathBuf)>> {
+        let root = self.dir.canonicalize()?;
+        let mut out = Vec::new();
+        for item in std::fs::read_dir(&self.dir)? {
+            let item = item?;
+            let Some(name) = item.file_name().to_str().map(str::to_owned) else {
+                log::warn!("{}: not shared, its name is not UTF-8", item.path().display());
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            if FileName::new(&name).is_err() {
+                log::warn!("{name:?}: not shared, the protocol cannot carry this name (blanks or control characters)");
+                continue;
+            }
+            let path = item.path();
+            if item.file_type()?.is_symlink() {
+                match path.canonicalize() {
+                    Ok(target) if target.starts_with(&root) => {}
+                    _ => {
+                        log::warn!("{name}: not shared, it is a link leading out of the shared folder");
+                        continue;
+                    }
+                }
+            }
+            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let mtime_ns =
+                meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+            out.push((Stamp { name, size: meta.len(), mtime_ns }, path));
+        }
+        Ok(out)
+    }
+
+    fn load_cache(&self) {
+        let Ok(file) = File::open(self.dir.join(CACHE_FILE)) else { return };
+        let mut cache = self.cache.lock();
+        for line in io::BufReader::new(file).lines().map_while(Result::ok) {
+            if let Some((stamp, cached)) = parse_cache_line(&line) {
+                cache.insert(stamp, cached);
+            }
+        }
+    }
+
+    fn save_cache(&self) {
+        let tmp = self.dir.join(format!("{CACHE_FILE}.tmp"));
+        let write = || -> io::Result<()> {
+            let mut out = io::BufWriter::new(File::create(&tmp)?);
+            for (s, c) in self.cache.lock().iter() {
+                let hashes: String = c.hashes.iter().map(hex::encode).collect();
+                writeln!(out, "{} {} {} {} {} {}", s.size, s.mtime_ns, c.piece_size, c.key, hashes, s.name)?;
+            }
+            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            std::fs::rename(&tmp, self.dir.join(CACHE_FILE))
+        };
+        if let Err(e) = write() {
+            log::warn!("cannot save the key cache in {}: {e}", self.dir.display());
+        }
+    }
+}
+
+/// `size mtime piece_size key hashes name`; anything odd is skipped.
+fn parse_cache_line(line: &str) -> Option<(Stamp, Cached)> {
+    let mut f = line.splitn(6, ' ');
+    let size = f.next()?.parse().ok()?;
+    let mtime_ns = f.next()?.parse().ok()?;
+    let piece_size = f.next()?.parse().ok()?;
+    let key = FileKey::parse(f.next()?.as_bytes()).ok()?;
+    let hex_hashes = f.next()?;
+    let name = f.next()?.to_owned();
+    let layout = Layout::new(size, piece_size).ok()?;
+    let raw = hex::decode(hex_hashes).ok()?;
+    if raw.len() != layout.piece_count() as usize * 32 {
+        return None;
+    }
+    let hashes: Vec<PieceHash> = raw.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect();
+    Some((Stamp { name, size, mtime_ns }, Cached { piece_size, key, hashes: Arc::new(hashes) }))
+}
+
+/// Hashes files on up to `threads` threads; files that fail are logged
+/// and left out.
+fn hash_all(todo: Vec<(Stamp, PathBuf)>, threads: usize) -> Vec<(Stamp, PathBuf, Cached)> {
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads.clamp(1, todo.len().max(1)) {
+            s.spawn(|| {
+                while let Some((stamp, path)) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    match digest_file(path) {
+                        Ok(d) if d.layout.length() == stamp.size => {
+                            let cached = Cached {
+                                piece_size: u64::from(d.layout.piece_size()),
+                                key: d.key,
+                                hashes: Arc::new(d.hashes),
+                            };
+                            done.lock().push((stamp.clone(), path.clone(), cached));
+                        }
+                        Ok(_) => log::info!("{}: changed while being hashed; next scan", stamp.name),
+                        Err(e) => log::warn!("{}: cannot hash: {e}", path.display()),
+                    }
+                }
+            });
+        }
+    });
+    done.into_inner()
+}

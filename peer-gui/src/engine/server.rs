@@ -1,0 +1,166 @@
+//! The peer server. What it owns: the listening socket (accept thread)
+//! and one thread per connected peer, at most `MAX_CONNECTIONS`. It
+//! serves `interested`, `have`, `getpieces` and `gethashes` for complete
+//! files and for the verified pieces of partial downloads.
+
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::protocol::{PeerMessage, Piece};
+
+use super::library::Library;
+use super::settings::Settings;
+use super::wire::{Wire, WireError};
+
+pub const MAX_CONNECTIONS: usize = 64;
+/// A peer silent this long is disconnected.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Debug)]
+pub struct Server {
+    pub addr: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn start(listener: TcpListener, settings: &Settings, library: Arc<Library>) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let live = Arc::new(AtomicUsize::new(0));
+        let (s, id, per_request) = (stop.clone(), settings.id, settings.clone());
+        let accept = std::thread::Builder::new().name(format!("peer{id}-server")).spawn(move || {
+            for stream in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(stream) = stream else { continue };
+                if live.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+                    log::warn!("peer {id}: refusing a connection, {MAX_CONNECTIONS} peers already connected");
+                    continue;
+                }
+                live.fetch_add(1, Ordering::SeqCst);
+                let (library, live, settings) = (library.clone(), live.clone(), per_request.clone());
+                let spawned = std::thread::Builder::new().name(format!("peer{id}-serve")).spawn(move || {
+                    serve(stream, &settings, &library);
+                    live.fetch_sub(1, Ordering::SeqCst);
+                });
+                if spawned.is_err() {
+                    log::warn!("peer {id}: cannot start a thread for a connection");
+                }
+            }
+        })?;
+        Ok(Self { addr, stop, accept: Some(accept) })
+    }
+
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(a) = self.accept.take() {
+            let _ = a.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn serve(stream: TcpStream, settings: &Settings, library: &Library) {
+    let who = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(IDLE_TIMEOUT));
+    let _ = stream.set_nodelay(true);
+    let mut wire = Wire::new(stream, settings.limits());
+    let layouts = |k: &common::FileKey| library.layout(k);
+    let mut malformed = 0;
+    let mut pieces: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let reply = match wire.recv(&layouts) {
+            Ok((message, used)) => {
+                malformed = 0;
+                let reply = answer(message, settings, library, &mut pieces);
+                wire.consume(used);
+                reply
+            }
+            Err(WireError::Parse(e)) => {
+                log::info!("{who}: rejected: {e}");
+                malformed += 1;
+                // An unknown key in have/data leaves the stream unframed.
+                let fatal = matches!(e, common::protocol::ParseError::UnknownKey(_)) || malformed >= 3;
+                let _ = wire.send(&PeerMessage::Error(e.to_string()));
+                if fatal {
+                    return;
+                }
+                wire.skip_line();
+                continue;
+            }
+            Err(e) => {
+                log::debug!("{who}: {e}");
+                return;
+            }
+        };
+        let Some(reply) = reply else { continue };
+        let sent = match reply {
+            Reply::Message(m) => wire.send(&m),
+            Reply::Data(key, indices) => {
+                let data: Vec<Piece<'_>> =
+                    indices.iter().zip(&pieces).map(|(&index, bytes)| Piece { index, bytes }).collect();
+                wire.send(&PeerMessage::Data { key, pieces: data })
+            }
+        };
+        if let Err(e) = sent {
+            log::debug!("{who}: {e}");
+            return;
+        }
+    }
+}
+
+enum Reply {
+    Message(PeerMessage<'static>),
+    /// Piece bytes are in the connection's piece buffers.
+    Data(common::FileKey, Vec<u32>),
+}
+
+fn answer(
+    message: PeerMessage<'_>,
+    settings: &Settings,
+    library: &Library,
+    pieces: &mut Vec<Vec<u8>>,
+) -> Option<Reply> {
+    let unknown = |key: &common::FileKey| Reply::Message(PeerMessage::Error(format!("unknown key {key}")));
+    match message {
+        PeerMessage::Interested { key } | PeerMessage::Have { key, .. } => Some(match library.get(&key) {
+            Some(f) => Reply::Message(PeerMessage::Have { map: f.buffermap(), key }),
+            None => unknown(&key),
+        }),
+        PeerMessage::GetHashes { key } => Some(match library.get(&key) {
+            Some(f) => Reply::Message(PeerMessage::Hashes { hashes: f.hashes.to_vec(), key }),
+            None => unknown(&key),
+        }),
+        PeerMessage::GetPieces { key, indices } => {
+            let Some(file) = library.get(&key) else { return Some(unknown(&key)) };
+            // Answer at most what fits the message size; skip what we do
+            // not hold (the asker learns from the reply and our `have`).
+            let cap = settings.pieces_per_request(file.layout.piece_size());
+            let mut served = Vec::new();
+            for index in indices.into_iter().filter(|&i| file.has_piece(i)).take(cap) {
+                if pieces.len() <= served.len() {
+                    pieces.push(Vec::new());
+                }
+                match file.read_piece(index, &mut pieces[served.len()]) {
+                    Ok(()) => served.push(index),
+                    Err(e) => log::warn!("{}: cannot read piece {index}: {e}", file.path.display()),
+                }
+            }
+            Some(Reply::Data(key, served))
+        }
+        // Replies nobody asked for: nothing to answer.
+        PeerMessage::Data { .. } | PeerMessage::Hashes { .. } | PeerMessage::Error(_) => None,
+    }
+}

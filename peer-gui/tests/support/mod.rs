@@ -1,0 +1,127 @@
+//! Test helpers: an in-process tracker, engines on 127.0.0.1:0 in temp
+//! folders, and waiting on engine changes (no sleeps).
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::protocol::{Criterion, FileEntry, FileName};
+use crossbeam_channel::{Receiver, unbounded};
+use peer::engine::{Engine, Settings};
+
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Tracker {
+    pub addr: SocketAddr,
+    shutdown: tracker::Shutdown,
+    handle: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Tracker {
+    pub fn start() -> Self {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let config =
+            common::config::TrackerConfig::parse(Path::new("t.ini"), "tracker_ip = 127.0.0.1\ntracker_port = 1\n")
+                .unwrap();
+        let listener = tracker::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = tracker::Shutdown::new();
+        let s = shutdown.clone();
+        let handle = Some(std::thread::spawn(move || tracker::run(listener, config, s)));
+        Self { addr, shutdown, handle }
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+pub fn settings(id: u32, tracker: SocketAddr, dir: &Path) -> Settings {
+    Settings {
+        id,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tracker,
+        update_interval: Duration::from_millis(300),
+        dir: dir.to_owned(),
+        max_peers: 5,
+        max_message: 1 << 20,
+        download_threads: 8,
+        hash_threads: 2,
+    }
+}
+
+/// An engine and a channel that ticks on each of its changes.
+pub struct Peer {
+    pub engine: Engine,
+    pub changes: Receiver<()>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Peer {
+    pub fn start(id: u32, tracker: SocketAddr) -> Self {
+        Self::in_dir(id, tracker, tempfile::tempdir().unwrap())
+    }
+
+    pub fn in_dir(id: u32, tracker: SocketAddr, dir: tempfile::TempDir) -> Self {
+        let (tx, rx) = unbounded();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let engine = Engine::with_listener(
+            settings(id, tracker, dir.path()),
+            listener,
+            Arc::new(move || {
+                let _ = tx.try_send(());
+            }),
+        )
+        .unwrap();
+        Self { engine, changes: rx, dir }
+    }
+
+    /// Waits until `check` holds, re-checking on every engine change.
+    pub fn wait(&self, what: &str, mut check: impl FnMut(&Engine) -> bool) {
+        let deadline = Instant::now() + TIMEOUT;
+        while !check(&self.engine) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "timed out waiting for: {what}");
+            let _ = self.changes.recv_timeout(left.min(Duration::from_millis(250)));
+        }
+    }
+
+    pub fn wait_connected(&self) {
+        self.wait("tracker connection", |e| e.snapshot().tracker.connected);
+    }
+
+    /// Searches until the tracker lists `name` (the seeder's announce is
+    /// asynchronous), waiting on this engine's changes between tries.
+    pub fn find(&self, name: &str) -> FileEntry {
+        let criteria = vec![Criterion::Name(FileName::new(name).unwrap())];
+        let mut found = None;
+        self.wait(&format!("{name} listed by the tracker"), |e| {
+            found = e.search(criteria.clone()).ok().and_then(|r| r.into_iter().next());
+            found.is_some()
+        });
+        found.unwrap()
+    }
+
+    pub fn download_and_wait(&self, entry: FileEntry) -> peer::engine::DownloadStatus {
+        let id = self.engine.download(entry).unwrap();
+        let mut last = None;
+        self.wait("download finished", |e| {
+            last = e.download_status(id);
+            last.as_ref().is_some_and(|s| s.state.is_finished())
+        });
+        last.unwrap()
+    }
+}
+
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..len).map(|_| rng.u8(..)).collect()
+}
