@@ -1,4 +1,5 @@
 //! The Eirb2Share peer: the [`engine`] (sharing, serving, downloading;
-//! no GUI), used by the headless `peer` command and the desktop app.
+//! no GUI), used by the [`headless`] `peer` command and the desktop app.
 
 pub mod engine;
+pub mod headless;

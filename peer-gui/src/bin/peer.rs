@@ -1,1 +1,5 @@
-fn main() {}
+//! `peer`: see `peer --help`.
+
+fn main() -> std::process::ExitCode {
+    peer::headless::main()
+}

@@ -217,12 +217,12 @@ impl Coordinator {
                 };
                 let _ = reply.send(want);
             }
-            Event::Verified(_, index) => {
+            Event::Verified(link, index) => {
                 if self.scheduler.on_verified(index) {
                     self.shared_map.lock().set(index);
                     let len = u64::from(self.layout.piece_len(index).unwrap_or(0));
                     let mut s = ctx.status.lock();
-                    s.add_verified(len);
+                    s.add_verified(len, self.links.get(&link).map(|l| l.peer));
                     if !matches!(s.state, DownloadState::Downloading) && !self.paused {
                         s.state = DownloadState::Downloading;
                     }

@@ -1,7 +1,8 @@
 //! What the UI shows of a download: verified bytes, speed over a sliding
 //! window, ETA, peers and a state with its reason.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,8 @@ pub struct DownloadStatus {
     /// pieces it found on disk).
     pub fetched_pieces: u64,
     pub peers: usize,
+    /// Pieces verified from each peer in this run.
+    pub sources: BTreeMap<SocketAddr, u64>,
     /// Where the file is once done.
     pub path: Option<PathBuf>,
     samples: VecDeque<(Instant, u64)>,
@@ -52,14 +55,18 @@ impl DownloadStatus {
             verified_bytes: 0,
             fetched_pieces: 0,
             peers: 0,
+            sources: BTreeMap::new(),
             path: None,
             samples: VecDeque::new(),
         }
     }
 
-    pub fn add_verified(&mut self, bytes: u64) {
+    pub fn add_verified(&mut self, bytes: u64, from: Option<SocketAddr>) {
         self.verified_bytes += bytes;
         self.fetched_pieces += 1;
+        if let Some(peer) = from {
+            *self.sources.entry(peer).or_default() += 1;
+        }
     }
 
     /// Records a sample for the speed window.

@@ -1,0 +1,211 @@
+//! The headless `peer` command: the engine without a window.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use common::config::PeersConfig;
+use common::protocol::{Criterion, FileEntry};
+
+use crate::engine::{DownloadState, Engine, Settings};
+
+/// Eirb2Share peer, without a window.
+///
+/// Logs go to stderr (RUST_LOG sets the level, warn by default); results
+/// go to stdout.
+#[derive(Debug, Parser)]
+#[command(version)]
+pub struct Args {
+    /// Peers' configuration file [default: install/peers/config.ini, looked
+    /// for in the current folder, then beside the executable's project].
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Which peer of the file to be (peerN_* keys).
+    #[arg(long, global = true, default_value_t = 1)]
+    pub peer: u32,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Share this peer's folder until stopped (SIGINT/SIGTERM).
+    Share,
+    /// Ask the tracker; prints result lines `name length piecesize key`.
+    Search {
+        /// Criteria such as `filename="a.txt"`, `filesize>"1048576"`,
+        /// `filename~"part"`; a plain word searches names containing it.
+        #[arg(required = true)]
+        criteria: Vec<String>,
+    },
+    /// Download a file given its result line (or its key) into this
+    /// peer's folder; exits 0 once the file is complete and verified.
+    Download {
+        /// `name length piecesize key`, as `search` prints it, or a key.
+        what: String,
+    },
+    /// Print a file's key.
+    Hash { file: PathBuf },
+}
+
+pub fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("peer: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<ExitCode, String> {
+    if let Command::Hash { file } = &args.command {
+        let digest = common::hashing::digest_file(file).map_err(|e| format!("cannot hash {}: {e}", file.display()))?;
+        println!("{}", digest.key);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let settings = load_settings(args.config.as_deref(), args.peer)?;
+    let engine = Engine::start(settings).map_err(|e| e.to_string())?;
+    match args.command {
+        Command::Share => share(engine),
+        Command::Search { criteria } => search(&engine, &criteria),
+        Command::Download { what } => download(&engine, &what),
+        Command::Hash { .. } => unreachable!("handled above"),
+    }
+}
+
+/// Finds the configuration: the given path, or `install/peers/config.ini`
+/// in the current folder or in a folder above the executable.
+pub fn find_config(given: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(p) = given {
+        return Ok(p.to_owned());
+    }
+    let rel = Path::new("install/peers/config.ini");
+    if rel.exists() {
+        return Ok(rel.to_owned());
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    exe.ancestors()
+        .map(|dir| dir.join(rel))
+        .find(|p| p.exists())
+        .ok_or_else(|| "no install/peers/config.ini here or above the executable; pass --config FILE".to_owned())
+}
+
+pub fn load_settings(config: Option<&Path>, peer: u32) -> Result<Settings, String> {
+    let path = find_config(config)?;
+    let config = PeersConfig::load(&path).map_err(|e| e.to_string())?;
+    Settings::from_config(&config, peer, &path).ok_or_else(|| {
+        let known: Vec<String> = config.peers.iter().map(|p| p.id.to_string()).collect();
+        format!("{}: no peer {peer} (peers defined: {})", path.display(), known.join(", "))
+    })
+}
+
+fn share(engine: Engine) -> Result<ExitCode, String> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    ctrlc::set_handler(move || {
+        let _ = tx.try_send(());
+    })
+    .map_err(|e| format!("cannot handle signals: {e}"))?;
+    let s = engine.settings();
+    eprintln!("peer {} sharing {} on {} (tracker {}); Ctrl-C stops", s.id, s.dir.display(), s.listen, s.tracker);
+    let _ = rx.recv();
+    engine.shutdown();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_criteria(words: &[String]) -> Result<Vec<Criterion>, String> {
+    words
+        .iter()
+        .flat_map(|w| w.split_whitespace())
+        .map(|w| {
+            if w.contains(['=', '<', '>', '~']) {
+                Criterion::parse(w.as_bytes()).map_err(|e| format!("{w}: {e}"))
+            } else {
+                Criterion::name_contains(w).ok_or_else(|| format!("{w}: not a valid search word"))
+            }
+        })
+        .collect()
+}
+
+fn search(engine: &Engine, words: &[String]) -> Result<ExitCode, String> {
+    let criteria = parse_criteria(words)?;
+    wait_for_tracker(engine)?;
+    let results = engine.search(criteria)?;
+    let mut out = std::io::stdout().lock();
+    for entry in &results {
+        let _ = writeln!(out, "{entry}");
+    }
+    if results.is_empty() {
+        eprintln!("no file matches");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn wait_for_tracker(engine: &Engine) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = engine.snapshot().tracker;
+        if status.connected {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(status.last_error.unwrap_or_else(|| format!("tracker unreachable at {}", status.addr)));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn resolve(engine: &Engine, what: &str) -> Result<FileEntry, String> {
+    if let Ok(entry) = FileEntry::parse_line(what) {
+        return Ok(entry);
+    }
+    let key = what
+        .trim()
+        .parse::<common::FileKey>()
+        .map_err(|_| format!("{what:?} is neither a result line (name length piecesize key) nor a key"))?;
+    engine
+        .search(Vec::new())?
+        .into_iter()
+        .find(|e| e.key == key)
+        .ok_or_else(|| format!("the tracker lists no file with key {key}"))
+}
+
+fn download(engine: &Engine, what: &str) -> Result<ExitCode, String> {
+    wait_for_tracker(engine)?;
+    let entry = resolve(engine, what)?;
+    let id = engine.download(entry.clone()).map_err(|e| e.to_string())?;
+    let mut err = std::io::stderr();
+    loop {
+        let Some(s) = engine.download_status(id) else { return Err("the download vanished".into()) };
+        let bar = 30;
+        let filled = (s.fraction() * bar as f32) as usize;
+        let eta = s.eta().map_or("--".into(), |d| format!("{}s", d.as_secs()));
+        let _ = write!(
+            err,
+            "\r[{}{}] {:5.1}% {:8.1} MB/s ETA {eta:>5} peers {} {:?}   ",
+            "=".repeat(filled),
+            " ".repeat(bar - filled),
+            s.fraction() * 100.0,
+            s.speed() / 1e6,
+            s.peers,
+            s.state
+        );
+        match s.state {
+            DownloadState::Done => {
+                let _ = writeln!(err);
+                eprintln!("{} complete: {}", entry.name, s.path.map(|p| p.display().to_string()).unwrap_or_default());
+                return Ok(ExitCode::SUCCESS);
+            }
+            DownloadState::Error(why) => {
+                let _ = writeln!(err);
+                return Err(format!("download of {} failed: {why}", entry.name));
+            }
+            DownloadState::Cancelled => return Err("cancelled".into()),
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! End to end with real processes: the tracker binary and two headless
+//! peers on their own loopback addresses. `search` prints the result line,
+//! `download` of that line exits 0 and the file matches.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, bounded};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+struct Proc {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(mut cmd: Command) -> Proc {
+    let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    let (tx, rx) = bounded(10_000);
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.try_send(line);
+        }
+    });
+    Proc { child, lines: rx }
+}
+
+/// Waits for a stderr line containing `needle`; returns it.
+fn wait_line(p: &Proc, needle: &str) -> String {
+    loop {
+        let line = p.lines.recv_timeout(TIMEOUT).unwrap_or_else(|_| panic!("no line with {needle:?}"));
+        if line.contains(needle) {
+            return line;
+        }
+    }
+}
+
+/// The tracker binary of this build (another package's binary is not
+/// given to tests, so build it; a no-op when up to date).
+fn tracker_binary() -> std::path::PathBuf {
+    let peer = Path::new(env!("CARGO_BIN_EXE_peer"));
+    let profile_dir = peer.parent().unwrap();
+    let mut build = Command::new(env!("CARGO"));
+    build.args(["build", "-q", "-p", "tracker", "--bin", "tracker"]);
+    if profile_dir.ends_with("release") {
+        build.arg("--release");
+    }
+    assert!(build.status().unwrap().success(), "cannot build the tracker");
+    profile_dir.join("tracker")
+}
+
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
+}
+
+fn peer(config: &Path, n: u32, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peer"));
+    cmd.arg("--config").arg(config).args(["--peer", &n.to_string()]).args(args);
+    cmd
+}
+
+fn run(mut cmd: Command) -> Output {
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (tx, rx) = bounded(1);
+    std::thread::spawn(move || tx.send(child.wait_with_output()).unwrap());
+    rx.recv_timeout(TIMEOUT).expect("the command did not finish").unwrap()
+}
+
+#[test]
+fn tracker_and_two_headless_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker_dir = dir.path().join("t");
+    std::fs::create_dir_all(&tracker_dir).unwrap();
+    std::fs::write(tracker_dir.join("config.ini"), "tracker_ip = 127.0.0.1\ntracker_port = 5000\n").unwrap();
+    let tracker = spawn({
+        let mut c = Command::new(tracker_binary());
+        c.arg("--config").arg(tracker_dir.join("config.ini")).args(["--port", "0"]).env("RUST_LOG", "info");
+        c
+    });
+    let line = wait_line(&tracker, "listening on");
+    let port: u16 = line.rsplit_once("listening on ").unwrap().1.split([' ', ':']).nth(1).unwrap().parse().unwrap();
+
+    let (d1, d2) = (dir.path().join("p1"), dir.path().join("p2"));
+    std::fs::create_dir_all(&d1).unwrap();
+    std::fs::create_dir_all(&d2).unwrap();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    std::fs::write(d1.join("movie.bin"), &data).unwrap();
+    let config = dir.path().join("peers.ini");
+    std::fs::write(
+        &config,
+        format!(
+            "tracker_ip = 127.0.0.1\ntracker_port = {port}\n\
+             peer1_ip = 127.0.0.21\npeer1_port = {}\npeer1_directory_path = {}\npeer1_interval = 1000\n\
+             peer2_ip = 127.0.0.22\npeer2_port = {}\npeer2_directory_path = {}\npeer2_interval = 1000\n",
+            free_port("127.0.0.21"),
+            d1.display(),
+            free_port("127.0.0.22"),
+            d2.display()
+        ),
+    )
+    .unwrap();
+
+    let mut share = peer(&config, 1, &["share"]);
+    share.env("RUST_LOG", "info");
+    let seeder = spawn(share);
+    wait_line(&seeder, "announced to the tracker");
+    // The tracker saw the seeder's own address.
+    wait_line(&tracker, "announce from 127.0.0.21:");
+
+    let found = run(peer(&config, 2, &["search", "filename=\"movie.bin\""]));
+    assert!(found.status.success(), "{}", String::from_utf8_lossy(&found.stderr));
+    let stdout = String::from_utf8(found.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout:?}");
+    let key = run(peer(&config, 1, &["hash", d1.join("movie.bin").to_str().unwrap()]));
+    let key = String::from_utf8(key.stdout).unwrap();
+    // 3,000,000 bytes: our rule picks 4 KiB pieces.
+    assert_eq!(lines[0], format!("movie.bin 3000000 4096 {}", key.trim()));
+
+    let got = run(peer(&config, 2, &["download", lines[0]]));
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    assert!(std::fs::read(d2.join("movie.bin")).unwrap() == data, "downloaded file differs");
+
+    // Downloading it again is refused: it exists, it is never overwritten.
+    let again = run(peer(&config, 2, &["download", lines[0]]));
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already"), "{}", String::from_utf8_lossy(&again.stderr));
+    // A name that would escape the folder is refused before anything runs.
+    let evil = run(peer(&config, 2, &["download", &format!("../evil 1 1 {}", key.trim())]));
+    assert!(!evil.status.success());
+}
