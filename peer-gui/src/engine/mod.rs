@@ -64,6 +64,7 @@ pub struct Snapshot {
 struct DownloadHandle {
     status: Arc<Mutex<DownloadStatus>>,
     controls: Sender<Control>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 pub struct Engine {
@@ -208,11 +209,11 @@ impl Engine {
             resume,
             notify: self.notify.clone(),
         };
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(format!("peer{}-download-{id}", self.settings.id))
             .spawn(move || download::run(ctx))
             .map_err(EngineError::Thread)?;
-        self.downloads.lock().push(DownloadHandle { status, controls: controls_tx });
+        self.downloads.lock().push(DownloadHandle { status, controls: controls_tx, thread: Some(thread) });
         (self.notify)();
         Ok(id)
     }
@@ -275,9 +276,15 @@ impl Engine {
     }
 
     fn stop_all(&mut self) {
-        for d in self.downloads.lock().iter() {
-            if !d.status.lock().state.is_finished() {
-                let _ = d.controls.send(Control::Pause);
+        // Downloads pause and save their manifests before we return, so
+        // the next start resumes them.
+        let mut downloads = std::mem::take(&mut *self.downloads.lock());
+        for d in &downloads {
+            let _ = d.controls.send(Control::Stop);
+        }
+        for d in &mut downloads {
+            if let Some(t) = d.thread.take() {
+                let _ = t.join();
             }
         }
         let _ = self.stop.send_timeout((), Duration::from_millis(1));

@@ -60,6 +60,9 @@ pub struct Link {
     pub events: Sender<Event>,
     /// Set by the coordinator: pause, cancel, completion or a ban.
     pub stop: Arc<AtomicBool>,
+    /// Where the link puts a clone of its socket, so the coordinator can
+    /// interrupt a blocking read when it stops the link.
+    pub socket: Arc<parking_lot::Mutex<Option<std::net::TcpStream>>>,
     /// Closed by the coordinator to wake a waiting link.
     pub wake: Receiver<()>,
 }
@@ -77,6 +80,10 @@ impl Link {
         let stream = connect_from(self.source, self.peer, Duration::from_secs(3))?;
         stream.set_read_timeout(Some(STALL))?;
         stream.set_write_timeout(Some(STALL))?;
+        *self.socket.lock() = stream.try_clone().ok();
+        if self.stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let mut wire = Wire::new(stream, self.limits);
         let key = self.entry.key.clone();
         let layout = self.layout;

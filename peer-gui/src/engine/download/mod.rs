@@ -37,6 +37,8 @@ pub enum Control {
     Pause,
     Resume,
     Cancel,
+    /// The engine stops: pause, keep everything for the next run, end.
+    Stop,
 }
 
 /// Bad pieces (wrong hash, unasked) a peer may send before it is dropped.
@@ -76,6 +78,8 @@ pub fn run(ctx: Context) {
 struct LinkState {
     peer: SocketAddr,
     stop: Arc<AtomicBool>,
+    /// The link's socket, shut down to interrupt a blocking read.
+    socket: Arc<Mutex<Option<std::net::TcpStream>>>,
     _wake: Sender<()>,
 }
 
@@ -100,10 +104,7 @@ impl Coordinator {
         let layout =
             Layout::new(entry.length, entry.piece_size).map_err(|e| format!("cannot download this file: {e}"))?;
         set_state(ctx, DownloadState::Connecting);
-        let peers = find_peers(ctx, &entry.key)?;
-        if peers.is_empty() {
-            return Err("no peer has this file right now; try again later".into());
-        }
+        let peers = first_peers(ctx, &entry.key)?;
         let hashes = fetch_hashes(ctx, &entry, &layout, &peers)?;
         let storage = Storage::open(&ctx.settings.dir, &entry).map_err(|e| disk_error(&ctx.settings, e))?;
         // Pieces a previous run verified are checked again: the data may
@@ -160,7 +161,7 @@ impl Coordinator {
         let ticker = tick(Duration::from_millis(250));
         let mut last_discovery = Instant::now();
         let mut manifest_dirty = false;
-        let mut last_manifest = Instant::now();
+        let mut last_manifest = Instant::now() - Duration::from_secs(1);
         let events = self.events.1.clone();
         loop {
             if self.scheduler.is_complete() {
@@ -180,7 +181,12 @@ impl Coordinator {
                         set_state(ctx, DownloadState::Connecting);
                         last_discovery = Instant::now() - REDISCOVER;
                     }
-                    Ok(Control::Cancel) | Err(_) => return Ok(self.cancel(ctx)),
+                    Ok(Control::Cancel) => return Ok(self.cancel(ctx)),
+                    // The engine is gone or stopping: keep the download.
+                    Ok(Control::Stop) | Err(_) => {
+                        self.pause(ctx);
+                        return Ok(DownloadState::Paused);
+                    }
                 },
                 recv(ticker) -> _ => {
                     ctx.status.lock().tick();
@@ -213,7 +219,11 @@ impl Coordinator {
                 let want = if self.paused || !self.links.contains_key(&link) {
                     Vec::new()
                 } else {
-                    self.scheduler.assign(link, ctx.settings.pieces_per_request(self.layout.piece_size()))
+                    // No more than a fair share per request, so the first
+                    // peer to answer cannot take the whole file.
+                    let fair = (self.layout.piece_count() as usize).div_ceil(2 * ctx.settings.max_peers).max(1);
+                    let per_request = ctx.settings.pieces_per_request(self.layout.piece_size()).min(fair);
+                    self.scheduler.assign(link, per_request)
                 };
                 let _ = reply.send(want);
             }
@@ -245,8 +255,7 @@ impl Coordinator {
                             log::warn!("{}: {peer} sent a bad piece {index} ({failure:?})", self.entry.name);
                             if *strikes >= MAX_STRIKES {
                                 log::warn!("{}: dropping {peer}: too many bad pieces", self.entry.name);
-                                self.banned.insert(peer);
-                                self.stop_link(link);
+                                self.ban(ctx, link, peer);
                             }
                         }
                     }
@@ -259,8 +268,7 @@ impl Coordinator {
                                     "{}: dropping {peer}: it does not send what its buffermap claims",
                                     self.entry.name
                                 );
-                                self.banned.insert(peer);
-                                self.stop_link(link);
+                                self.ban(ctx, link, peer);
                             }
                         }
                     }
@@ -288,6 +296,7 @@ impl Coordinator {
             let id = self.next_link;
             self.next_link += 1;
             let stop = Arc::new(AtomicBool::new(false));
+            let socket = Arc::new(Mutex::new(None));
             let (wake_tx, wake_rx) = bounded(0);
             let link = Link {
                 id,
@@ -300,17 +309,27 @@ impl Coordinator {
                 limits: ctx.settings.limits(),
                 events: self.events.0.clone(),
                 stop: stop.clone(),
+                socket: socket.clone(),
                 wake: wake_rx,
             };
-            self.links.insert(id, LinkState { peer, stop, _wake: wake_tx });
+            self.links.insert(id, LinkState { peer, stop, socket, _wake: wake_tx });
             ctx.pool.execute(move || link.run());
         }
         ctx.status.lock().peers = self.links.len();
     }
 
+    fn ban(&mut self, ctx: &Context, link: LinkId, peer: SocketAddr) {
+        self.banned.insert(peer);
+        self.stop_link(link);
+        ctx.status.lock().dropped.push(peer);
+    }
+
     fn stop_link(&mut self, link: LinkId) {
         if let Some(l) = self.links.remove(&link) {
             l.stop.store(true, Ordering::SeqCst);
+            if let Some(s) = l.socket.lock().as_ref() {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
         }
         self.scheduler.drop_link(link);
     }
@@ -379,6 +398,34 @@ fn disk_error(settings: &Settings, e: std::io::Error) -> String {
         format!("disk full: free some space in {} and resume; verified pieces are kept", settings.dir.display())
     } else {
         format!("cannot write in {}: {e}", settings.dir.display())
+    }
+}
+
+/// The first peers of a download: retried for a while, since the tracker
+/// connection may still be coming up (a resumed download starts with the
+/// engine) and a seeder may be announcing.
+fn first_peers(ctx: &Context, key: &FileKey) -> Result<Vec<SocketAddr>, String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut wait = Duration::from_millis(100);
+    loop {
+        let found = find_peers(ctx, key);
+        match &found {
+            Ok(peers) if !peers.is_empty() => return found,
+            _ if Instant::now() >= deadline => {
+                return match found {
+                    Ok(_) => Err("no peer has this file right now; try again later".into()),
+                    Err(e) => Err(e),
+                };
+            }
+            _ => {}
+        }
+        match ctx.controls.recv_timeout(wait) {
+            Ok(Control::Cancel | Control::Stop) | Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                return Err("stopped before any peer was found".into());
+            }
+            _ => {}
+        }
+        wait = (wait * 2).min(Duration::from_secs(2));
     }
 }
 

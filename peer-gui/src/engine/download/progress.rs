@@ -41,6 +41,8 @@ pub struct DownloadStatus {
     pub peers: usize,
     /// Pieces verified from each peer in this run.
     pub sources: BTreeMap<SocketAddr, u64>,
+    /// Peers dropped for sending bad pieces or lying in their buffermap.
+    pub dropped: Vec<SocketAddr>,
     /// Where the file is once done.
     pub path: Option<PathBuf>,
     samples: VecDeque<(Instant, u64)>,
@@ -56,6 +58,7 @@ impl DownloadStatus {
             fetched_pieces: 0,
             peers: 0,
             sources: BTreeMap::new(),
+            dropped: Vec::new(),
             path: None,
             samples: VecDeque::new(),
         }

@@ -1,0 +1,110 @@
+//! Several peers at once: many seeders, swarming through a leecher, and
+//! peers that corrupt, disconnect or lie.
+
+mod support;
+use std::sync::Arc;
+
+use common::Layout;
+use common::hashing::digest_reader;
+use peer::engine::DownloadState;
+use support::fake::{Behaviour, FakePeer};
+use support::*;
+
+fn seeder_with(tracker: std::net::SocketAddr, id: u32, name: &str, data: &[u8]) -> Peer {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(name), data).unwrap();
+    let p = Peer::in_dir(id, tracker, dir);
+    p.wait_connected();
+    p
+}
+
+#[test]
+fn four_seeders_each_serve_the_leecher() {
+    let tracker = Tracker::start();
+    let data = random_bytes(16 << 20, 4);
+    let seeders: Vec<Peer> = (1..=4).map(|i| seeder_with(tracker.addr, i, "big.bin", &data)).collect();
+    let leecher = Peer::start(9, tracker.addr);
+    let status = leecher.download_and_wait(leecher.find("big.bin"));
+    assert_eq!(status.state, DownloadState::Done);
+    assert!(std::fs::read(leecher.dir.path().join("big.bin")).unwrap() == data);
+    for s in &seeders {
+        let addr = s.engine.settings().listen;
+        assert!(
+            status.sources.get(&addr).copied().unwrap_or(0) >= 1,
+            "seeder {addr} served nothing: {:?}",
+            status.sources
+        );
+    }
+}
+
+#[test]
+fn a_second_leecher_gets_pieces_from_the_first() {
+    let tracker = Tracker::start();
+    let data = Arc::new(random_bytes(2 << 20, 5));
+    let digest = Arc::new(digest_reader(&data[..], Layout::for_length(data.len() as u64).unwrap()).unwrap());
+    // The only seeder holds the even pieces: the first leecher can only
+    // get half the file and stays a partial leecher.
+    let _even = FakePeer::start(tracker.addr, "half.bin", data.clone(), digest.clone(), Behaviour::EvenOnly);
+    let first = Peer::start(11, tracker.addr);
+    let entry = first.find("half.bin");
+    let first_id = first.engine.download(entry.clone()).unwrap();
+    let half = u64::from(digest.layout.piece_count().div_ceil(2));
+    first.wait("first leecher holds the even pieces", |e| {
+        e.download_status(first_id).is_some_and(|s| s.fetched_pieces == half)
+    });
+
+    let second = Peer::start(12, tracker.addr);
+    let second_id = second.engine.download(entry).unwrap();
+    let from_first = first.engine.settings().listen;
+    second.wait("second leecher got pieces from the first", |e| {
+        e.download_status(second_id).is_some_and(|s| s.sources.get(&from_first).copied().unwrap_or(0) >= 1)
+    });
+}
+
+#[test]
+fn corrupt_disconnecting_and_lying_peers_are_dropped() {
+    let tracker = Tracker::start();
+    let data = Arc::new(random_bytes(3 << 20, 6));
+    let digest = Arc::new(digest_reader(&data[..], Layout::for_length(data.len() as u64).unwrap()).unwrap());
+    let corrupt = FakePeer::start(tracker.addr, "x.bin", data.clone(), digest.clone(), Behaviour::Corrupt);
+    let liar = FakePeer::start(tracker.addr, "x.bin", data.clone(), digest.clone(), Behaviour::LyingMap);
+    let flaky = FakePeer::start(tracker.addr, "x.bin", data.clone(), digest.clone(), Behaviour::DisconnectAfter(3));
+    let honest = seeder_with(tracker.addr, 1, "x.bin", &data);
+    let leecher = Peer::start(2, tracker.addr);
+    let status = leecher.download_and_wait(leecher.find("x.bin"));
+    assert_eq!(status.state, DownloadState::Done, "{status:?}");
+    assert!(std::fs::read(leecher.dir.path().join("x.bin")).unwrap() == *data, "the file must be exact");
+    assert!(corrupt.served.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the corrupt peer was asked");
+    assert!(status.dropped.contains(&corrupt.addr), "corrupt peer not dropped: {:?}", status.dropped);
+    assert_eq!(status.sources.get(&corrupt.addr), None, "no corrupt piece was accepted");
+    assert_eq!(status.sources.get(&liar.addr), None);
+    assert!(status.sources.contains_key(&honest.engine.settings().listen));
+    let _ = flaky;
+}
+
+#[test]
+fn resume_does_not_fetch_verified_pieces_again() {
+    let tracker = Tracker::start();
+    let data = Arc::new(random_bytes(1 << 20, 7));
+    let digest = Arc::new(digest_reader(&data[..], Layout::for_length(data.len() as u64).unwrap()).unwrap());
+    let total = u64::from(digest.layout.piece_count());
+    let stingy = FakePeer::start(tracker.addr, "r.bin", data.clone(), digest.clone(), Behaviour::ServeOnly(40));
+    let dir = tempfile::tempdir().unwrap();
+    let dir_path = dir.path().to_owned();
+    let leecher = Peer::in_dir(3, tracker.addr, dir);
+    let id = leecher.engine.download(leecher.find("r.bin")).unwrap();
+    leecher.wait("40 pieces verified", |e| e.download_status(id).is_some_and(|s| s.fetched_pieces == 40));
+    // Stop the engine mid-download; its folder stays.
+    let Peer { engine, dir, .. } = leecher;
+    engine.shutdown();
+    drop(stingy);
+    let seeder = seeder_with(tracker.addr, 1, "r.bin", &data);
+    let again = Peer::in_dir(3, tracker.addr, dir);
+    again.wait("resumed download done", |e| {
+        e.snapshot().downloads.first().is_some_and(|s| s.state == DownloadState::Done)
+    });
+    let status = again.engine.snapshot().downloads.remove(0);
+    assert_eq!(status.fetched_pieces, total - 40, "pieces verified before the restart were fetched again");
+    assert!(std::fs::read(dir_path.join("r.bin")).unwrap() == *data);
+    drop(seeder);
+}
