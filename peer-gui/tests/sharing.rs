@@ -1,0 +1,83 @@
+//! What a peer shares, and how it finds the tracker.
+
+mod support;
+use std::net::SocketAddr;
+
+use support::*;
+
+#[test]
+fn symlinks_out_of_the_folder_are_not_shared() {
+    let tracker = Tracker::start();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), b"do not share").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("inside.txt"), b"fine").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), dir.path().join("leak.txt")).unwrap();
+    // A link to a file deeper inside the folder is fine (sub-folders are
+    // not shared themselves, so the link is its only way in).
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("sub/deep.txt"), b"deep inside").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("sub/deep.txt"), dir.path().join("alias.txt")).unwrap();
+    let p = Peer::in_dir(1, tracker.addr, dir);
+    let names: Vec<String> = p.engine.snapshot().files.iter().map(|f| f.entry.name.to_string()).collect();
+    assert!(names.contains(&"inside.txt".to_owned()) && names.contains(&"alias.txt".to_owned()), "{names:?}");
+    assert!(!names.contains(&"leak.txt".to_owned()), "a link out of the folder was shared: {names:?}");
+    // Nor does the tracker hear of it.
+    p.wait_connected();
+    assert!(p.engine.search(vec![common::protocol::Criterion::name_contains("leak").unwrap()]).unwrap().is_empty());
+}
+
+#[test]
+fn hidden_files_and_unsendable_names_are_not_shared() {
+    let tracker = Tracker::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".hidden"), b"x").unwrap();
+    std::fs::write(dir.path().join("has blank.txt"), b"x").unwrap();
+    std::fs::write(dir.path().join("ok.txt"), b"x").unwrap();
+    let p = Peer::in_dir(1, tracker.addr, dir);
+    let names: Vec<String> = p.engine.snapshot().files.iter().map(|f| f.entry.name.to_string()).collect();
+    assert_eq!(names, vec!["ok.txt".to_owned()]);
+}
+
+#[test]
+fn keys_are_cached_across_restarts() {
+    let tracker = Tracker::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.bin"), random_bytes(100_000, 1)).unwrap();
+    let first = Peer::in_dir(1, tracker.addr, dir);
+    let key = first.engine.snapshot().files[0].entry.key.clone();
+    let Peer { engine, dir, .. } = first;
+    engine.shutdown();
+    let cache = std::fs::read_to_string(dir.path().join(".eirb2share-keys")).unwrap();
+    assert!(cache.contains(key.as_str()), "the key cache records the file");
+    let again = Peer::in_dir(1, tracker.addr, dir);
+    assert_eq!(again.engine.snapshot().files[0].entry.key, key);
+}
+
+#[test]
+fn tracker_down_at_start_then_up() {
+    // Reserve an address, start the peer while nothing listens there.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr: SocketAddr = probe.local_addr().unwrap();
+    drop(probe);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("late.txt"), b"announced late").unwrap();
+    let p = Peer::in_dir(1, addr, dir);
+    p.wait("the error is reported", |e| e.snapshot().tracker.last_error.is_some_and(|m| m.contains("unreachable")));
+    assert!(!p.engine.snapshot().tracker.connected);
+    // Now the tracker comes up on that address: the peer announces.
+    let listener = tracker::bind(addr).unwrap();
+    let config = common::config::TrackerConfig::parse(
+        std::path::Path::new("t.ini"),
+        "tracker_ip = 127.0.0.1\ntracker_port = 1\n",
+    )
+    .unwrap();
+    let shutdown = tracker::Shutdown::new();
+    let s = shutdown.clone();
+    let t = std::thread::spawn(move || tracker::run(listener, config, s));
+    p.wait_connected();
+    let other = Peer::start(2, addr);
+    assert_eq!(other.find("late.txt").length, 14);
+    shutdown.trigger();
+    t.join().unwrap().unwrap();
+}
