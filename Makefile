@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test fmt-check clippy unit bench-key bench-tracker fuzz clean run_tracker install-tracker-service
+.PHONY: all build test fmt-check clippy unit bench-key bench-tracker bench-download fuzz clean run_tracker install-tracker-service
 
 all: build
 
@@ -34,6 +34,12 @@ fuzz:
 run_tracker:
 	$(CARGO) build --release -p tracker
 	RUST_LOG=$${RUST_LOG:-info} ./target/release/tracker --config install/tracker/config.ini
+
+## Download benchmark: 1 GiB, 4 seeders -> 1 leecher, separate processes.
+## BENCH_MIB=4096 for the memory variant.
+bench-download:
+	$(CARGO) build --release -p tracker
+	$(CARGO) bench -p peer-gui --bench download
 
 ## Installs and starts the tracker as a systemd service (needs root).
 install-tracker-service: build

@@ -15,7 +15,7 @@ use common::{FileKey, Layout};
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use super::scheduler::LinkId;
-use super::storage::Storage;
+use super::writer::Write;
 use crate::engine::net::connect_from;
 use crate::engine::wire::{Wire, WireError};
 
@@ -55,7 +55,8 @@ pub struct Link {
     pub entry: FileEntry,
     pub layout: Layout,
     pub hashes: Arc<Vec<PieceHash>>,
-    pub storage: Arc<Storage>,
+    /// Verified pieces go to the download's writer thread.
+    pub writes: Sender<Write>,
     pub limits: Limits,
     pub events: Sender<Event>,
     /// Set by the coordinator: pause, cancel, completion or a ban.
@@ -152,17 +153,15 @@ impl Link {
                     let mut got = Vec::with_capacity(pieces.len());
                     for piece in pieces {
                         got.push(piece.index);
-                        let event = if !asked.contains(&piece.index) {
-                            Event::Failed(self.id, piece.index, Failure::Unasked)
+                        if !asked.contains(&piece.index) {
+                            let _ = self.events.send(Event::Failed(self.id, piece.index, Failure::Unasked));
                         } else if self.hashes.get(piece.index as usize) != Some(&hash_piece(piece.bytes)) {
-                            Event::Failed(self.id, piece.index, Failure::BadHash)
+                            let _ = self.events.send(Event::Failed(self.id, piece.index, Failure::BadHash));
                         } else {
-                            match self.storage.write_piece(&self.layout, piece.index, piece.bytes) {
-                                Ok(()) => Event::Verified(self.id, piece.index),
-                                Err(e) => Event::Failed(self.id, piece.index, Failure::Disk(e)),
-                            }
-                        };
-                        let _ = self.events.send(event);
+                            // The writer reports it verified once it is on disk.
+                            let write = Write { link: self.id, index: piece.index, bytes: piece.bytes.to_vec() };
+                            self.writes.send(write).map_err(|_| WireError::Closed)?;
+                        }
                     }
                     for &index in asked.iter().filter(|i| !got.contains(i)) {
                         let _ = self.events.send(Event::Failed(self.id, index, Failure::NotSent));

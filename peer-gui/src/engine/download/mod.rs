@@ -7,6 +7,7 @@ pub mod link;
 pub mod progress;
 pub mod scheduler;
 pub mod storage;
+pub mod writer;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -88,6 +89,8 @@ struct Coordinator {
     layout: Layout,
     hashes: Arc<Vec<PieceHash>>,
     storage: Arc<Storage>,
+    /// Taken (dropped) at the end so the writer drains and stops.
+    writes: Option<Sender<writer::Write>>,
     scheduler: Scheduler,
     shared_map: Arc<Mutex<BufferMap>>,
     events: (Sender<Event>, Receiver<Event>),
@@ -139,14 +142,18 @@ impl Coordinator {
             let mut s = ctx.status.lock();
             s.verified_bytes = verified.iter_set().filter_map(|i| layout.piece_len(i)).map(u64::from).sum();
         }
+        let events = unbounded();
+        let writes = writer::spawn(storage.clone(), layout, events.0.clone())
+            .map_err(|e| format!("cannot start the writer: {e}"))?;
         let mut c = Self {
             entry,
             layout,
             hashes,
             storage,
+            writes: Some(writes),
             scheduler: Scheduler::new(verified),
             shared_map,
-            events: unbounded(),
+            events,
             links: HashMap::new(),
             strikes: HashMap::new(),
             banned: HashSet::new(),
@@ -305,7 +312,10 @@ impl Coordinator {
                 entry: self.entry.clone(),
                 layout: self.layout,
                 hashes: self.hashes.clone(),
-                storage: self.storage.clone(),
+                writes: match &self.writes {
+                    Some(w) => w.clone(),
+                    None => return,
+                },
                 limits: ctx.settings.limits(),
                 events: self.events.0.clone(),
                 stop: stop.clone(),
@@ -344,6 +354,7 @@ impl Coordinator {
     fn pause(&mut self, ctx: &Context) {
         self.paused = true;
         self.stop_all();
+        self.drain_writes();
         self.save_manifest();
         set_state(ctx, DownloadState::Paused);
     }
@@ -360,6 +371,36 @@ impl Coordinator {
         DownloadState::Cancelled
     }
 
+    /// Lets the writer finish what links handed it, so the manifest saved
+    /// next lists every piece on disk (bounded by the stall timeout).
+    fn drain_writes(&mut self) {
+        let deadline = Instant::now() + link::STALL;
+        while !self.links.is_empty() || self.writer_busy() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self.events.1.recv_timeout(left.min(Duration::from_millis(50))) {
+                Ok(Event::Verified(_, index)) => {
+                    if self.scheduler.on_verified(index) {
+                        self.shared_map.lock().set(index);
+                    }
+                }
+                Ok(Event::Need(_, reply)) => drop(reply.send(Vec::new())),
+                Ok(Event::Gone(link, _)) => {
+                    self.links.remove(&link);
+                }
+                Ok(_) => {}
+                Err(_) if self.links.is_empty() => break,
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn writer_busy(&self) -> bool {
+        self.writes.as_ref().is_some_and(|w| !w.is_empty())
+    }
+
     fn save_manifest(&self) {
         if let Err(e) = self.storage.save_manifest(&self.entry, self.scheduler.verified()) {
             log::warn!("{}: cannot save the manifest: {e}", self.entry.name);
@@ -368,6 +409,7 @@ impl Coordinator {
 
     fn finish(mut self, ctx: &Context) -> Result<DownloadState, String> {
         self.stop_all();
+        self.writes.take();
         // Wait for the links to let go of the storage (bounded by STALL).
         let deadline = Instant::now() + link::STALL + Duration::from_secs(2);
         while Arc::strong_count(&self.storage) > 1 && Instant::now() < deadline {

@@ -1,0 +1,155 @@
+//! `make bench-download`: a random file (1 GiB; `BENCH_MIB` to change),
+//! 4 seeders and 1 leecher as separate `peer` processes on 127.0.0.11-15
+//! with the `tracker` binary; timed from the `download` command to the
+//! verified, renamed file. Prints MB/s and the leecher's peak RSS.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_line(child: &mut Child, needle: &str) -> String {
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let needle = needle.to_owned();
+    std::thread::spawn(move || {
+        let mut found = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !found && line.contains(&needle) {
+                found = true;
+                let _ = tx.send(line);
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(120)).expect("the process did not start")
+}
+
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn main() {
+    let mib: u64 = std::env::var("BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
+    let peer_bin = PathBuf::from(env!("CARGO_BIN_EXE_peer"));
+    let tracker_bin = peer_bin.with_file_name("tracker");
+    assert!(tracker_bin.exists(), "build the tracker first (make bench-download does)");
+    let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into())).unwrap();
+    let root = dir.path();
+
+    // The file, written once and hard-linked into each seeder's folder.
+    let seed_dirs: Vec<PathBuf> = (1..=4).map(|i| root.join(format!("seed{i}"))).collect();
+    let leech_dir = root.join("leech");
+    for d in seed_dirs.iter().chain([&leech_dir]) {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let original = seed_dirs[0].join("big.bin");
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&original).unwrap());
+        let mut rng = fastrand::Rng::with_seed(42);
+        let mut block = vec![0u8; 1 << 20];
+        for _ in 0..mib {
+            rng.fill(&mut block);
+            out.write_all(&block).unwrap();
+        }
+    }
+    for d in &seed_dirs[1..] {
+        std::fs::hard_link(&original, d.join("big.bin")).unwrap();
+    }
+
+    std::fs::write(root.join("tracker.ini"), "tracker_ip = 127.0.0.1\ntracker_port = 5000\n").unwrap();
+    let mut tracker = Command::new(&tracker_bin)
+        .arg("--config")
+        .arg(root.join("tracker.ini"))
+        .args(["--port", "0"])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = wait_line(&mut tracker, "listening on");
+    let _tracker = Kill(tracker);
+    let port = line.rsplit(':').next().unwrap().split_whitespace().next().unwrap();
+    let mut config = format!("tracker_ip = 127.0.0.1\ntracker_port = {port}\n");
+    for (i, d) in seed_dirs.iter().chain([&leech_dir]).enumerate() {
+        let ip = format!("127.0.0.{}", 11 + i);
+        config += &format!(
+            "peer{n}_ip = {ip}\npeer{n}_port = {}\npeer{n}_directory_path = {}\n",
+            free_port(&ip),
+            d.display(),
+            n = i + 1
+        );
+    }
+    let config_path = root.join("peers.ini");
+    std::fs::write(&config_path, config).unwrap();
+    let peer = |n: u32| {
+        let mut c = Command::new(&peer_bin);
+        c.arg("--config").arg(&config_path).args(["--peer", &n.to_string()]);
+        c
+    };
+
+    let t0 = Instant::now();
+    let mut seeders = Vec::new();
+    for n in 1..=4 {
+        let mut child = peer(n).arg("share").env("RUST_LOG", "info").stderr(Stdio::piped()).spawn().unwrap();
+        wait_line(&mut child, "announced to the tracker");
+        seeders.push(Kill(child));
+    }
+    println!("{mib} MiB file; 4 seeders up (hashing included) in {:.1} s", t0.elapsed().as_secs_f64());
+    let search = peer(5).args(["search", "filename=\"big.bin\""]).output().unwrap();
+    let result = String::from_utf8(search.stdout).unwrap();
+    let result = result.lines().next().expect("the tracker lists big.bin").to_owned();
+
+    let start = Instant::now();
+    let mut leecher = peer(5).args(["download", &result]).stderr(Stdio::null()).spawn().unwrap();
+    let pid = leecher.id();
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = peak_rss_kib(pid) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = leecher.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let secs = start.elapsed().as_secs_f64();
+    assert!(status.success(), "the download failed");
+    let got = leech_dir.join("big.bin");
+    assert_eq!(std::fs::metadata(&got).unwrap().len(), mib << 20);
+    assert!(same_file(&original, &got), "the downloaded file differs");
+    println!(
+        "download: {:.0} MB/s ({} MiB in {:.2} s, 4 seeders -> 1 leecher), leecher peak RSS {:.1} MiB",
+        (mib << 20) as f64 / secs / 1e6,
+        mib,
+        secs,
+        peak as f64 / 1024.0
+    );
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::io::Read;
+    let (mut fa, mut fb) = (std::fs::File::open(a).unwrap(), std::fs::File::open(b).unwrap());
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let na = fa.read(&mut ba).unwrap();
+        let nb = fb.read_exact(&mut bb[..na]).map(|()| na).unwrap_or(usize::MAX);
+        if na != nb || ba[..na] != bb[..na] {
+            return false;
+        }
+        if na == 0 {
+            return true;
+        }
+    }
+}
