@@ -23,6 +23,8 @@ use crate::engine::wire::{Wire, WireError};
 pub const STALL: Duration = Duration::from_secs(10);
 /// Requests kept in flight per peer.
 const WINDOW: usize = 2;
+/// How often buffermaps are exchanged (`have`) while transferring.
+const HAVE_EVERY: Duration = Duration::from_secs(2);
 
 /// What a link tells its download's coordinator.
 #[derive(Debug)]
@@ -57,6 +59,8 @@ pub struct Link {
     pub hashes: Arc<Vec<PieceHash>>,
     /// Verified pieces go to the download's writer thread.
     pub writes: Sender<Write>,
+    /// What this peer holds of the file, sent in periodic `have`s.
+    pub ours: Arc<parking_lot::Mutex<common::BufferMap>>,
     pub limits: Limits,
     pub events: Sender<Event>,
     /// Set by the coordinator: pause, cancel, completion or a ban.
@@ -91,7 +95,15 @@ impl Link {
         let layouts = move |k: &FileKey| (*k == key).then_some(layout);
         self.refresh_map(&mut wire, &layouts)?;
         let mut pending: VecDeque<Vec<u32>> = VecDeque::new();
+        let mut last_have = std::time::Instant::now();
         while !self.stop.load(Ordering::SeqCst) {
+            if last_have.elapsed() >= HAVE_EVERY && !pending.is_empty() {
+                // Periodic exchange: our map out, theirs back (handled
+                // with the data), so new pieces at a leecher are seen.
+                let map = self.ours.lock().clone();
+                wire.send(&PeerMessage::Have { key: self.entry.key.clone(), map })?;
+                last_have = std::time::Instant::now();
+            }
             while pending.len() < WINDOW {
                 let want = self.ask()?;
                 if want.is_empty() {

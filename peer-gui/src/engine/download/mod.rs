@@ -312,6 +312,7 @@ impl Coordinator {
                 entry: self.entry.clone(),
                 layout: self.layout,
                 hashes: self.hashes.clone(),
+                ours: self.shared_map.clone(),
                 writes: match &self.writes {
                     Some(w) => w.clone(),
                     None => return,
