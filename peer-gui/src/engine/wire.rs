@@ -84,7 +84,10 @@ impl Wire {
             // 64 MiB piece plus slack), so this ceiling is never the limit
             // that bites; it only keeps the growth finite.
             let ceiling = common::layout::MAX_PIECE_SIZE as usize + self.limits.max_message + 2 * self.limits.max_line;
-            let grown = (self.buf.len() * 2).min(ceiling);
+            // Double while small, then grow by 1 MiB: a message of one
+            // 2 MiB piece needs 3 MiB, not 4.
+            let len = self.buf.len();
+            let grown = if len < 1 << 20 { len * 2 } else { len + (1 << 20) }.min(ceiling);
             if grown <= self.buf.len() {
                 return Err(ParseError::MessageTooLong { limit: self.buf.len() }.into());
             }

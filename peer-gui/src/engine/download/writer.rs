@@ -23,7 +23,7 @@ pub struct Write {
 
 /// Bytes queued for writing at most (so memory stays bounded whatever
 /// the file size); at least two pieces.
-const QUEUE_BYTES: usize = 16 << 20;
+const QUEUE_BYTES: usize = 8 << 20;
 
 pub fn spawn(storage: Arc<Storage>, layout: Layout, events: Sender<Event>) -> std::io::Result<Sender<Write>> {
     let (tx, rx) = bounded::<Write>((QUEUE_BYTES / layout.piece_size().max(1) as usize).max(2));
