@@ -1,5 +1,7 @@
 //! The Eirb2Share peer: the [`engine`] (sharing, serving, downloading;
-//! no GUI), used by the [`headless`] `peer` command and the desktop app.
+//! no GUI), used by the [`headless`] `peer` command and the desktop
+//! [`app`] (`peer-gui`).
 
+pub mod app;
 pub mod engine;
 pub mod headless;

@@ -4,8 +4,6 @@
 mod support;
 use std::sync::Arc;
 
-use common::Layout;
-use common::hashing::digest_reader;
 use peer::engine::DownloadState;
 use support::fake::{Behaviour, FakePeer};
 use support::*;
@@ -41,7 +39,7 @@ fn four_seeders_each_serve_the_leecher() {
 fn a_second_leecher_gets_pieces_from_the_first() {
     let tracker = Tracker::start();
     let data = Arc::new(random_bytes(2 << 20, 5));
-    let digest = Arc::new(digest_reader(&data[..], Layout::for_length(data.len() as u64).unwrap()).unwrap());
+    let digest = digest_of(&data);
     // The only seeder holds the even pieces: the first leecher can only
     // get half the file and stays a partial leecher.
     let _even = FakePeer::start(tracker.addr, "half.bin", data.clone(), digest.clone(), Behaviour::EvenOnly);
@@ -65,7 +63,7 @@ fn a_second_leecher_gets_pieces_from_the_first() {
 fn corrupt_disconnecting_and_lying_peers_are_dropped() {
     let tracker = Tracker::start();
     let data = Arc::new(random_bytes(3 << 20, 6));
-    let digest = Arc::new(digest_reader(&data[..], Layout::for_length(data.len() as u64).unwrap()).unwrap());
+    let digest = digest_of(&data);
     let corrupt = FakePeer::start(tracker.addr, "x.bin", data.clone(), digest.clone(), Behaviour::Corrupt);
     let liar = FakePeer::start(tracker.addr, "x.bin", data.clone(), digest.clone(), Behaviour::LyingMap);
     let flaky = FakePeer::start(tracker.addr, "x.bin", data.clone(), digest.clone(), Behaviour::DisconnectAfter(3));
@@ -86,7 +84,7 @@ fn corrupt_disconnecting_and_lying_peers_are_dropped() {
 fn resume_does_not_fetch_verified_pieces_again() {
     let tracker = Tracker::start();
     let data = Arc::new(random_bytes(1 << 20, 7));
-    let digest = Arc::new(digest_reader(&data[..], Layout::for_length(data.len() as u64).unwrap()).unwrap());
+    let digest = digest_of(&data);
     let total = u64::from(digest.layout.piece_count());
     let stingy = FakePeer::start(tracker.addr, "r.bin", data.clone(), digest.clone(), Behaviour::ServeOnly(40));
     let dir = tempfile::tempdir().unwrap();

@@ -127,3 +127,9 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(seed);
     (0..len).map(|_| rng.u8(..)).collect()
 }
+
+/// The layout, piece hashes and key our rule gives `data`.
+pub fn digest_of(data: &[u8]) -> Arc<common::hashing::FileDigest> {
+    let layout = common::Layout::for_length(data.len() as u64).unwrap();
+    Arc::new(common::hashing::digest_reader(data, layout).unwrap())
+}

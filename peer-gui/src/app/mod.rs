@@ -1,0 +1,208 @@
+//! The desktop app over the engine facade. Each frame draws owned engine
+//! snapshots; user actions become [`view::Command`]s run on short-lived
+//! threads (searching waits on the tracker, starting a download touches
+//! the disk), which report back through the engine and `request_repaint`.
+//! The UI thread never waits on disk, network or hashing.
+
+pub mod logger;
+pub mod view;
+
+use std::sync::{Arc, OnceLock};
+
+use common::protocol::{Criterion, FileEntry};
+use eframe::egui::{self, Ui};
+use parking_lot::Mutex;
+
+use self::view::{Command, TabState};
+use crate::engine::Engine;
+
+/// Lets engine threads repaint the UI once its context exists.
+#[derive(Debug, Clone, Default)]
+pub struct Repaint(Arc<OnceLock<egui::Context>>);
+
+impl Repaint {
+    pub fn set(&self, ctx: &egui::Context) {
+        let _ = self.0.set(ctx.clone());
+    }
+
+    /// A repaint soon: coalesces bursts of engine events (progress moves a
+    /// few times a second; nothing moving means no repaint at all).
+    pub fn request(&self) {
+        if let Some(ctx) = self.0.get() {
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
+    }
+
+    pub fn notifier(&self) -> Arc<dyn Fn() + Send + Sync> {
+        let me = self.clone();
+        Arc::new(move || me.request())
+    }
+}
+
+/// One peer in the app: its engine and what its tab shows.
+pub struct Tab {
+    pub title: String,
+    pub engine: Arc<Engine>,
+    pub state: TabState,
+    /// Answers from background commands, shown inline.
+    replies: Arc<Mutex<Vec<Reply>>>,
+}
+
+enum Reply {
+    Searched(Result<usize, String>),
+    Message(bool, String),
+}
+
+impl Tab {
+    pub fn new(engine: Engine) -> Self {
+        let s = engine.settings();
+        let title = format!("Peer {} | {}", s.id, s.listen);
+        Self { title, engine: Arc::new(engine), state: TabState::default(), replies: Arc::default() }
+    }
+}
+
+impl std::fmt::Debug for Tab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tab").field("title", &self.title).finish_non_exhaustive()
+    }
+}
+
+/// The whole app: one tab per peer, a shared log panel.
+#[derive(Debug)]
+pub struct App {
+    pub tabs: Vec<Tab>,
+    pub selected: usize,
+    pub logs: logger::LogLines,
+    pub repaint: Repaint,
+}
+
+impl App {
+    pub fn new(tabs: Vec<Tab>, logs: logger::LogLines, repaint: Repaint) -> Self {
+        Self { tabs, selected: 0, logs, repaint }
+    }
+
+    /// Draws everything into `ui` and runs what the user asked for.
+    pub fn draw(&mut self, ui: &mut Ui) {
+        self.repaint.set(ui.ctx());
+        let logs = self.logs.snapshot();
+        if self.tabs.is_empty() {
+            ui.label("No peer to show.");
+            return;
+        }
+        self.selected = self.selected.min(self.tabs.len() - 1);
+        let titles: Vec<String> = self.tabs.iter().map(|t| t.title.clone()).collect();
+        let tab = &mut self.tabs[self.selected];
+        take_replies(tab);
+        let snapshot = tab.engine.snapshot();
+        let mut commands = Vec::new();
+        let mut selected = self.selected;
+        egui::Panel::top("tabs").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                for (i, title) in titles.iter().enumerate() {
+                    ui.selectable_value(&mut selected, i, title);
+                }
+            });
+        });
+        egui::Panel::bottom("status").show(ui, |ui| view::status_bar(ui, &snapshot));
+        egui::Panel::bottom("log").resizable(true).show(ui, |ui| view::log_panel(ui, &logs));
+        egui::CentralPanel::default().show(ui, |ui| {
+            view::search_bar(ui, &mut tab.state, &mut commands);
+            ui.separator();
+            view::results(ui, &snapshot, &mut commands);
+            ui.separator();
+            view::downloads(ui, &snapshot, &mut commands);
+            ui.separator();
+            view::local_files(ui, &snapshot);
+        });
+        for command in commands {
+            run(tab, command, ui.ctx(), &self.repaint);
+        }
+        self.selected = selected;
+    }
+}
+
+impl eframe::App for App {
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+        self.draw(ui);
+    }
+}
+
+fn take_replies(tab: &mut Tab) {
+    for reply in tab.replies.lock().drain(..) {
+        match reply {
+            Reply::Searched(Ok(n)) => {
+                tab.state.searching = false;
+                tab.state.message = Some((true, format!("{n} result(s)")));
+            }
+            Reply::Searched(Err(e)) => {
+                tab.state.searching = false;
+                tab.state.message = Some((false, format!("Search failed: {e}")));
+            }
+            Reply::Message(ok, text) => tab.state.message = Some((ok, text)),
+        }
+    }
+}
+
+/// Search words: protocol criteria, or plain words (names containing them).
+pub fn parse_query(text: &str) -> Result<Vec<Criterion>, String> {
+    text.split_whitespace()
+        .map(|w| {
+            if w.contains(['=', '<', '>', '~']) {
+                Criterion::parse(w.as_bytes()).map_err(|e| format!("{w}: {e}"))
+            } else {
+                Criterion::name_contains(w).ok_or_else(|| format!("{w:?} cannot be searched"))
+            }
+        })
+        .collect()
+}
+
+fn run(tab: &mut Tab, command: Command, ctx: &egui::Context, repaint: &Repaint) {
+    let (engine, replies, repaint) = (tab.engine.clone(), tab.replies.clone(), repaint.clone());
+    let background = move |work: Box<dyn FnOnce(&Engine) -> Reply + Send>| {
+        let spawned = std::thread::Builder::new().name("ui-command".into()).spawn(move || {
+            let reply = work(&engine);
+            replies.lock().push(reply);
+            repaint.request();
+        });
+        if let Err(e) = spawned {
+            log::error!("cannot start a thread: {e}");
+        }
+    };
+    match command {
+        Command::Search => match parse_query(&tab.state.query) {
+            Ok(criteria) => {
+                tab.state.searching = true;
+                tab.state.message = Some((true, "Searching...".into()));
+                background(Box::new(move |e| Reply::Searched(e.search(criteria).map(|r| r.len()))));
+            }
+            Err(e) => {
+                tab.state.message =
+                    Some((false, format!("Cannot search: {e}. Example: filename=\"file.txt\" filesize>\"1048576\"")))
+            }
+        },
+        Command::DownloadPasted => match FileEntry::parse_line(&tab.state.query) {
+            Ok(entry) => background(Box::new(move |e| start_download(e, entry))),
+            Err(e) => {
+                tab.state.message = Some((
+                    false,
+                    format!("Not a result line ({e}). Paste a line as search shows it: name length piecesize key"),
+                ))
+            }
+        },
+        Command::Download(entry) => background(Box::new(move |e| start_download(e, entry))),
+        Command::Control(id, control) => tab.engine.control(id, control),
+        Command::Copy(text) => ctx.copy_text(text),
+        Command::OpenFolder(dir) => {
+            if let Err(e) = std::process::Command::new("xdg-open").arg(&dir).spawn() {
+                tab.state.message = Some((false, format!("Cannot open {}: {e}", dir.display())));
+            }
+        }
+    }
+}
+
+fn start_download(engine: &Engine, entry: FileEntry) -> Reply {
+    match engine.download(entry.clone()) {
+        Ok(_) => Reply::Message(true, format!("Downloading {}", entry.name)),
+        Err(e) => Reply::Message(false, e.to_string()),
+    }
+}

@@ -1,0 +1,112 @@
+//! The desktop app driven with egui_kittest (no display needed) against
+//! an in-process tracker and seeder.
+
+mod support;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, unbounded};
+use eframe::egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use peer::app::{App, Repaint, Tab, logger::LogLines};
+use peer::engine::Engine;
+use support::*;
+
+/// The app with one tab for a fresh peer, and that peer's change ticks.
+fn app(tracker: SocketAddr) -> (Harness<'static, App>, Receiver<()>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, rx) = unbounded();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let notify: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        let _ = tx.try_send(());
+    });
+    let engine = Engine::with_listener(settings(7, tracker, dir.path()), listener, notify).unwrap();
+    let app = App::new(vec![Tab::new(engine)], LogLines::default(), Repaint::default());
+    let harness = Harness::builder().with_size([1100.0, 800.0]).build_ui_state(|ui, app: &mut App| app.draw(ui), app);
+    (harness, rx, dir)
+}
+
+/// Steps the UI until `check` holds, waiting on engine changes between.
+fn until(
+    h: &mut Harness<'static, App>,
+    changes: &Receiver<()>,
+    what: &str,
+    check: impl Fn(&Harness<'static, App>) -> bool,
+) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        h.run_steps(2);
+        if check(h) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        let _ = changes.recv_timeout(Duration::from_millis(100));
+    }
+}
+
+fn has_text(h: &Harness<'static, App>, text: &str) -> bool {
+    h.query_all_by_label_contains(text).next().is_some()
+}
+
+fn type_in_search(h: &mut Harness<'static, App>, text: &str) {
+    h.get_by_role_and_label(Role::TextInput, "Search").focus();
+    h.run_steps(1);
+    h.get_by_role_and_label(Role::TextInput, "Search").type_text(text);
+    h.run_steps(1);
+}
+
+#[test]
+fn search_paste_and_download_show_progress_then_the_file() {
+    let tracker = Tracker::start();
+    let seed_dir = tempfile::tempdir().unwrap();
+    let data = random_bytes(600_000, 11);
+    std::fs::write(seed_dir.path().join("x.txt"), &data).unwrap();
+    let seeder = Peer::in_dir(1, tracker.addr, seed_dir);
+    seeder.wait_connected();
+    let (mut h, changes, dir) = app(tracker.addr);
+    until(&mut h, &changes, "connected", |h| has_text(h, "connected") && !has_text(h, "not connected"));
+
+    type_in_search(&mut h, r#"filename="x.txt""#);
+    h.get_by_role_and_label(Role::Button, "Search").click();
+    until(&mut h, &changes, "the result row", |h| has_text(h, "Download x.txt"));
+    assert!(has_text(h_ref(&h), "Results (1)"));
+
+    // The seed's way: paste the result line, click Download.
+    let line = h.state().tabs[0].engine.snapshot().last_results[0].to_string();
+    h.state_mut().tabs[0].state.query.clear();
+    type_in_search(&mut h, &line);
+    h.get_by_role_and_label(Role::Button, "Download").click();
+    until(&mut h, &changes, "a download row", |h| has_text(h, "Downloads (1)"));
+    until(&mut h, &changes, "the download done", |h| has_text(h, "done"));
+    until(&mut h, &changes, "the file in the local list", |h| has_text(h, "Shared files (1)") && has_text(h, "shared"));
+    assert!(std::fs::read(dir.path().join("x.txt")).unwrap() == data);
+}
+
+fn h_ref<'a>(h: &'a Harness<'static, App>) -> &'a Harness<'static, App> {
+    h
+}
+
+#[test]
+fn a_tracker_that_is_down_shows_in_the_status_bar() {
+    let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let (mut h, changes, _dir) = app(addr);
+    until(&mut h, &changes, "the status bar error", |h| has_text(h, "not connected") && has_text(h, "unreachable"));
+}
+
+#[test]
+fn a_malformed_pasted_line_shows_an_inline_message() {
+    let tracker = Tracker::start();
+    let (mut h, _changes, _dir) = app(tracker.addr);
+    type_in_search(&mut h, "this is not a result line");
+    h.get_by_role_and_label(Role::Button, "Download").click();
+    h.run_steps(2);
+    assert!(has_text(&h, "Not a result line"), "no inline message");
+    type_in_search(&mut h, " ../../etc/passwd 1 1 ab");
+    h.get_by_role_and_label(Role::Button, "Download").click();
+    h.run_steps(2);
+    assert!(has_text(&h, "Not a result line"));
+}
