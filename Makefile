@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test fmt-check clippy unit bench-key bench-tracker bench-download fuzz clean run_tracker install-tracker-service
+.PHONY: all build test fmt-check clippy unit bench-key bench-tracker bench-download screenshot run_peers fuzz clean run_tracker install-tracker-service
 
 all: build
 
@@ -40,6 +40,14 @@ run_tracker:
 bench-download:
 	$(CARGO) build --release -p tracker
 	$(CARGO) bench -p peer-gui --bench download
+
+## Screenshots of the app under Xvfb against a small live network.
+screenshot: build
+	bash scripts/screenshot.sh
+
+## Every peer of install/peers/config.ini in one app, one tab each.
+run_peers: build
+	./target/release/peer-gui --config install/peers/config.ini
 
 ## Installs and starts the tracker as a systemd service (needs root).
 install-tracker-service: build
