@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test fmt-check clippy unit bench-key bench-tracker bench-download screenshot run_peers fuzz clean run_tracker install-tracker-service
+.PHONY: all build test fmt-check clippy unit bench-key bench-tracker bench-download screenshot run run_peers fuzz clean run_tracker install-tracker-service
 
 all: build
 
@@ -44,6 +44,11 @@ bench-download:
 ## Screenshots of the app under Xvfb against a small live network.
 screenshot: build
 	bash scripts/screenshot.sh
+
+## The tracker in the background and every peer's window; closing the
+## window stops everything it started.
+run: build
+	bash scripts/run.sh
 
 ## Every peer of install/peers/config.ini in one app, one tab each.
 run_peers: build
