@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test fmt-check clippy unit bench-key bench-tracker bench-download screenshot run run_peers fuzz clean run_tracker install-tracker-service
+.PHONY: all build test fmt-check clippy unit bench-key bench-tracker bench-download screenshot run run_peers install-desktop fuzz clean run_tracker install-tracker-service
 
 all: build
 
@@ -49,6 +49,12 @@ screenshot: build
 ## window stops everything it started.
 run: build
 	bash scripts/run.sh
+
+## A launcher entry for the current user (menus, double-click).
+install-desktop: build
+	mkdir -p $(HOME)/.local/share/applications
+	sed -e 's|@BIN@|$(CURDIR)/target/release/peer-gui|' -e 's|@DIR@|$(CURDIR)|' install/eirb2share-peer.desktop > $(HOME)/.local/share/applications/eirb2share-peer.desktop
+	@echo "installed $(HOME)/.local/share/applications/eirb2share-peer.desktop"
 
 ## Every peer of install/peers/config.ini in one app, one tab each.
 run_peers: build

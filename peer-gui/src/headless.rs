@@ -18,8 +18,9 @@ use crate::engine::{DownloadState, Engine, Settings};
 #[derive(Debug, Parser)]
 #[command(version)]
 pub struct Args {
-    /// Peers' configuration file [default: install/peers/config.ini, looked
-    /// for in the current folder, then beside the executable's project].
+    /// Peers' configuration file [default: install/peers/config.ini here,
+    /// config.ini beside the executable, install/peers/config.ini above it,
+    /// then ~/.config/eirb2share/config.ini].
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
     /// Which peer of the file to be (peerN_* keys).
@@ -78,21 +79,46 @@ fn run(args: Args) -> Result<ExitCode, String> {
     }
 }
 
-/// Finds the configuration: the given path, or `install/peers/config.ini`
-/// in the current folder or in a folder above the executable.
+/// Where the peers' configuration is looked for, in order: the current
+/// folder's `install/peers/config.ini`, `config.ini` next to the
+/// executable, `install/peers/config.ini` in a folder above it (the
+/// project, for `target/release/peer`), and the user's config folder
+/// (`$XDG_CONFIG_HOME/eirb2share/config.ini`, else
+/// `~/.config/eirb2share/config.ini`). A double-clicked binary, started
+/// from anywhere, finds the project's configuration this way.
+pub fn config_candidates() -> Vec<PathBuf> {
+    let rel = Path::new("install/peers/config.ini");
+    let mut out = vec![rel.to_owned()];
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            out.push(dir.join("config.ini"));
+        }
+        out.extend(exe.ancestors().skip(1).map(|dir| dir.join(rel)));
+    }
+    out.push(user_config());
+    out
+}
+
+/// The user's own configuration file (written by the app's first run).
+pub fn user_config() -> PathBuf {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("eirb2share/config.ini")
+}
+
+/// The given path, or the first candidate that exists.
 pub fn find_config(given: Option<&Path>) -> Result<PathBuf, String> {
     if let Some(p) = given {
         return Ok(p.to_owned());
     }
-    let rel = Path::new("install/peers/config.ini");
-    if rel.exists() {
-        return Ok(rel.to_owned());
-    }
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    exe.ancestors()
-        .map(|dir| dir.join(rel))
-        .find(|p| p.exists())
-        .ok_or_else(|| "no install/peers/config.ini here or above the executable; pass --config FILE".to_owned())
+    config_candidates().into_iter().find(|p| p.exists()).ok_or_else(|| {
+        format!(
+            "no configuration found (looked for install/peers/config.ini here and above the executable, and {}); pass --config FILE",
+            user_config().display()
+        )
+    })
 }
 
 pub fn load_settings(config: Option<&Path>, peer: u32) -> Result<Settings, String> {
