@@ -132,7 +132,12 @@ pub fn load_settings(config: Option<&Path>, peer: u32) -> Result<Settings, Strin
 
 fn share(engine: Engine) -> Result<ExitCode, String> {
     let (tx, rx) = crossbeam_channel::bounded(1);
+    let signalled = std::sync::atomic::AtomicBool::new(false);
     ctrlc::set_handler(move || {
+        // The first signal stops cleanly; a second one does not wait.
+        if signalled.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
         let _ = tx.try_send(());
     })
     .map_err(|e| format!("cannot handle signals: {e}"))?;
@@ -185,6 +190,9 @@ fn wait_for_tracker(engine: &Engine) -> Result<(), String> {
     }
 }
 
+/// `download` gives up after this long without a verified piece.
+const NO_PROGRESS: Duration = Duration::from_secs(60);
+
 fn resolve(engine: &Engine, what: &str) -> Result<FileEntry, String> {
     if let Ok(entry) = FileEntry::parse_line(what) {
         return Ok(entry);
@@ -203,7 +211,12 @@ fn resolve(engine: &Engine, what: &str) -> Result<FileEntry, String> {
 fn download(engine: &Engine, what: &str) -> Result<ExitCode, String> {
     wait_for_tracker(engine)?;
     let entry = resolve(engine, what)?;
-    let id = engine.download(entry.clone()).map_err(|e| e.to_string())?;
+    // A download left by an earlier run resumes with the engine: follow it.
+    let id = match engine.find_download(&entry.key) {
+        Some(id) => id,
+        None => engine.download(entry.clone()).map_err(|e| e.to_string())?,
+    };
+    let mut last_progress = (0u64, std::time::Instant::now());
     let mut err = std::io::stderr();
     loop {
         let Some(s) = engine.download_status(id) else { return Err("the download vanished".into()) };
@@ -231,7 +244,18 @@ fn download(engine: &Engine, what: &str) -> Result<ExitCode, String> {
                 return Err(format!("download of {} failed: {why}", entry.name));
             }
             DownloadState::Cancelled => return Err("cancelled".into()),
-            _ => std::thread::sleep(Duration::from_millis(200)),
+            state => {
+                if s.verified_bytes != last_progress.0 {
+                    last_progress = (s.verified_bytes, std::time::Instant::now());
+                } else if last_progress.1.elapsed() > NO_PROGRESS {
+                    let _ = writeln!(err);
+                    return Err(format!(
+                        "no progress for {}s ({state:?}); the partial file is kept, run the same command to resume",
+                        NO_PROGRESS.as_secs()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
         }
     }
 }

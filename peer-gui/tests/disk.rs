@@ -28,7 +28,7 @@ fn full_disk_stops_with_a_clear_error_and_keeps_verified_pieces() {
     let data = random_bytes(3 << 20, 9);
     std::fs::write(seed_dir.path().join("huge.bin"), &data).unwrap();
     let seeder = Peer::in_dir(1, tracker.addr, seed_dir);
-    seeder.wait_connected();
+    seeder.wait_sharing();
     let leecher = Peer::in_dir(2, tracker.addr, dir);
     let status = leecher.download_and_wait(leecher.find("huge.bin"));
     match &status.state {

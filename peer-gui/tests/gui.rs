@@ -64,7 +64,7 @@ fn search_paste_and_download_show_progress_then_the_file() {
     let data = random_bytes(600_000, 11);
     std::fs::write(seed_dir.path().join("x.txt"), &data).unwrap();
     let seeder = Peer::in_dir(1, tracker.addr, seed_dir);
-    seeder.wait_connected();
+    seeder.wait_sharing();
     let (mut h, changes, dir) = app(tracker.addr);
     until(&mut h, &changes, "connected", |h| has_text(h, "connected") && !has_text(h, "not connected"));
 

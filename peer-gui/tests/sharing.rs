@@ -19,6 +19,7 @@ fn symlinks_out_of_the_folder_are_not_shared() {
     std::fs::write(dir.path().join("sub/deep.txt"), b"deep inside").unwrap();
     std::os::unix::fs::symlink(dir.path().join("sub/deep.txt"), dir.path().join("alias.txt")).unwrap();
     let p = Peer::in_dir(1, tracker.addr, dir);
+    p.wait("the first scan", |e| e.snapshot().files.len() >= 2);
     let names: Vec<String> = p.engine.snapshot().files.iter().map(|f| f.entry.name.to_string()).collect();
     assert!(names.contains(&"inside.txt".to_owned()) && names.contains(&"alias.txt".to_owned()), "{names:?}");
     assert!(!names.contains(&"leak.txt".to_owned()), "a link out of the folder was shared: {names:?}");
@@ -35,6 +36,7 @@ fn hidden_files_and_unsendable_names_are_not_shared() {
     std::fs::write(dir.path().join("has blank.txt"), b"x").unwrap();
     std::fs::write(dir.path().join("ok.txt"), b"x").unwrap();
     let p = Peer::in_dir(1, tracker.addr, dir);
+    p.wait("the first scan", |e| !e.snapshot().files.is_empty());
     let names: Vec<String> = p.engine.snapshot().files.iter().map(|f| f.entry.name.to_string()).collect();
     assert_eq!(names, vec!["ok.txt".to_owned()]);
 }
@@ -45,12 +47,14 @@ fn keys_are_cached_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.bin"), random_bytes(100_000, 1)).unwrap();
     let first = Peer::in_dir(1, tracker.addr, dir);
+    first.wait("the first scan", |e| !e.snapshot().files.is_empty());
     let key = first.engine.snapshot().files[0].entry.key.clone();
     let Peer { engine, dir, .. } = first;
     engine.shutdown();
     let cache = std::fs::read_to_string(dir.path().join(".eirb2share-keys")).unwrap();
     assert!(cache.contains(key.as_str()), "the key cache records the file");
     let again = Peer::in_dir(1, tracker.addr, dir);
+    again.wait("the second scan", |e| !e.snapshot().files.is_empty());
     assert_eq!(again.engine.snapshot().files[0].entry.key, key);
 }
 

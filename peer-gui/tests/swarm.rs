@@ -12,7 +12,7 @@ fn seeder_with(tracker: std::net::SocketAddr, id: u32, name: &str, data: &[u8]) 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(name), data).unwrap();
     let p = Peer::in_dir(id, tracker, dir);
-    p.wait_connected();
+    p.wait_sharing();
     p
 }
 
@@ -105,4 +105,29 @@ fn resume_does_not_fetch_verified_pieces_again() {
     assert_eq!(status.fetched_pieces, total - 40, "pieces verified before the restart were fetched again");
     assert!(std::fs::read(dir_path.join("r.bin")).unwrap() == *data);
     drop(seeder);
+}
+
+#[test]
+fn a_peer_answering_part_of_each_request_is_kept() {
+    let tracker = Tracker::start();
+    let data = Arc::new(random_bytes(200_000, 8));
+    let digest = digest_of(&data);
+    let partial = FakePeer::start(tracker.addr, "p.bin", data.clone(), digest, Behaviour::FirstOnly);
+    let leecher = Peer::start(4, tracker.addr);
+    let status = leecher.download_and_wait(leecher.find("p.bin"));
+    assert_eq!(status.state, DownloadState::Done, "{status:?}");
+    assert!(status.dropped.is_empty(), "dropped for a legal partial answer: {:?}", status.dropped);
+    assert_eq!(status.sources.get(&partial.addr).copied(), Some(u64::from(status.entry.length.div_ceil(4096) as u32)));
+    assert!(std::fs::read(leecher.dir.path().join("p.bin")).unwrap() == *data);
+}
+
+#[test]
+fn hidden_names_are_never_downloaded() {
+    // `.eirb2share-keys.tmp` would be truncated by our own cache save.
+    let tracker = Tracker::start();
+    let leecher = Peer::start(5, tracker.addr);
+    let entry =
+        common::protocol::FileEntry::parse_line(&format!(".eirb2share-keys.tmp 10 4096 {}", "ab".repeat(32))).unwrap();
+    let err = leecher.engine.download(entry).unwrap_err().to_string();
+    assert!(err.contains("hidden"), "{err}");
 }

@@ -11,7 +11,7 @@ fn one_to_one(len: usize) {
     let data = random_bytes(len, len as u64);
     std::fs::write(seeder_dir.path().join("file.bin"), &data).unwrap();
     let seeder = Peer::in_dir(1, tracker.addr, seeder_dir);
-    seeder.wait_connected();
+    seeder.wait_sharing();
     let leecher = Peer::start(2, tracker.addr);
     let entry = leecher.find("file.bin");
     assert_eq!(entry.length, len as u64);

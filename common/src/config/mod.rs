@@ -94,7 +94,7 @@ pub struct PeersConfig {
     /// `max_message_size` (bytes, 1048576): bounds the pieces asked in one
     /// `getpieces` (at least one piece is always allowed).
     pub max_message_size: usize,
-    /// `download_threads` (4): the pool that runs downloads.
+    /// `download_threads` (8): the pool that runs download links.
     pub download_threads: usize,
     /// `hash_threads` (the number of cores): files hashed in parallel.
     pub hash_threads: usize,
@@ -155,7 +155,7 @@ impl PeersConfig {
         let mut f = Fields::new(path, entries);
         let tracker = SocketAddr::new(f.ip("tracker_ip")?, f.port("tracker_port")?);
         let max_message_size = f.count("max_message_size", 1 << 20)?;
-        let download_threads = f.count("download_threads", 4)?;
+        let download_threads = f.count("download_threads", 8)?;
         let hash_threads = f.count("hash_threads", cores())?;
         let mut peers = Vec::new();
         for id in ids {

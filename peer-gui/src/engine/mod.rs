@@ -105,9 +105,6 @@ impl Engine {
         let library = Arc::new(
             Library::open(&settings.dir).map_err(|source| EngineError::Folder { dir: settings.dir.clone(), source })?,
         );
-        library
-            .rescan(settings.hash_threads)
-            .map_err(|source| EngineError::Folder { dir: settings.dir.clone(), source })?;
         let server = server::Server::start(listener, &settings, library.clone()).map_err(EngineError::Thread)?;
         let (tracker_tx, tracker_rx) = unbounded();
         let (stop_tx, stop_rx) = bounded::<()>(0);
@@ -174,7 +171,20 @@ impl Engine {
         self.download_with(entry, None)
     }
 
-    fn download_with(&self, entry: FileEntry, resume: Option<common::BufferMap>) -> Result<u64, EngineError> {
+    fn download_with(&self, entry: FileEntry, mut resume: Option<common::BufferMap>) -> Result<u64, EngineError> {
+        if entry.name.as_str().starts_with('.') {
+            // Hidden names are not shared, and could collide with our own
+            // bookkeeping files (key cache, manifests).
+            return Err(EngineError::Refused(format!(
+                "{} is a hidden name; such files are not downloaded",
+                entry.name
+            )));
+        }
+        if resume.is_none() {
+            // A download that stopped (error, earlier run) picks up its pieces.
+            let (_, manifest) = download::storage::paths(&self.settings.dir, &entry.name, &entry.key);
+            resume = download::storage::read_manifest(&manifest).filter(|(e, _)| *e == entry).map(|(_, map)| map);
+        }
         if let Some(have) = self.library.get(&entry.key)
             && have.partial.is_none()
         {
@@ -216,6 +226,14 @@ impl Engine {
         self.downloads.lock().push(DownloadHandle { status, controls: controls_tx, thread: Some(thread) });
         (self.notify)();
         Ok(id)
+    }
+
+    /// The running download of `key`, if any.
+    pub fn find_download(&self, key: &common::FileKey) -> Option<u64> {
+        let downloads = self.downloads.lock();
+        let running =
+            downloads.iter().map(|d| d.status.lock().clone()).find(|s| s.entry.key == *key && !s.state.is_finished());
+        running.map(|s| s.id)
     }
 
     pub fn control(&self, id: u64, control: Control) {
@@ -318,7 +336,11 @@ fn spawn_scanner(
     std::thread::Builder::new()
         .name(format!("peer{}-scanner", settings.id))
         .spawn(move || {
-            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_secs(3)) {
+            // The first scan starts at once (new files are hashed here, not
+            // on the caller's thread), then every few seconds.
+            let mut wait = Duration::ZERO;
+            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
+                wait = Duration::from_secs(3);
                 match library.rescan(threads) {
                     Ok(r) if !r.added.is_empty() || !r.removed.is_empty() => {
                         log::info!("shared folder changed: {} added, {} removed", r.added.len(), r.removed.len());

@@ -112,6 +112,8 @@ fn refuse(request: Request, why: &str) {
 struct Session {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// Keys the tracker has the name and size of (from our announces).
+    announced: std::collections::HashSet<FileKey>,
 }
 
 impl Session {
@@ -119,10 +121,19 @@ impl Session {
         let stream =
             connect_from(settings.listen.ip(), settings.tracker, Duration::from_secs(3)).map_err(|e| e.to_string())?;
         stream.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(|e| e.to_string())?;
-        let mut session = Self { stream, buf: Vec::new() };
+        let mut session = Self { stream, buf: Vec::new(), announced: Default::default() };
+        session.announce(settings, library)?;
+        Ok(session)
+    }
+
+    fn announce(&mut self, settings: &Settings, library: &Library) -> Result<(), String> {
         let (seed, leech) = library.seed_and_leech();
-        match session.ask(&TrackerRequest::Announce { port: settings.listen.port(), seed, leech })? {
-            TrackerReply::Ok => Ok(session),
+        let keys = seed.iter().map(|e| e.key.clone()).collect();
+        match self.ask(&TrackerRequest::Announce { port: settings.listen.port(), seed, leech })? {
+            TrackerReply::Ok => {
+                self.announced = keys;
+                Ok(())
+            }
             other => Err(format!("announce refused: {other:?}")),
         }
     }
@@ -160,13 +171,16 @@ impl Session {
                 }
                 Some(Request::UpdateNow) | None => {
                     let (seed, leech) = library.seed_and_leech();
-                    let seed = seed.into_iter().map(|e| e.key).collect();
-                    match self.ask(&TrackerRequest::Update { seed, leech })? {
-                        TrackerReply::Ok => {}
-                        // Forgotten (expired or restarted): announce again.
-                        _ => {
-                            let (seed, leech) = library.seed_and_leech();
-                            self.ask(&TrackerRequest::Announce { port: settings.listen.port(), seed, leech })?;
+                    if seed.iter().any(|e| !self.announced.contains(&e.key)) {
+                        // `update` carries keys only: a new file's name and
+                        // size reach the tracker through a new announce.
+                        self.announce(settings, library)?;
+                    } else {
+                        let seed = seed.into_iter().map(|e| e.key).collect();
+                        match self.ask(&TrackerRequest::Update { seed, leech })? {
+                            TrackerReply::Ok => {}
+                            // Forgotten (expired or restarted): announce again.
+                            _ => self.announce(settings, library)?,
                         }
                     }
                     status.lock().last_announce = Some(SystemTime::now());

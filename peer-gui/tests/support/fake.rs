@@ -24,6 +24,9 @@ pub enum Behaviour {
     EvenOnly,
     /// Serves `n` pieces in all, then answers with empty data.
     ServeOnly(u64),
+    /// Answers only the first piece of each request (legal: "a larger
+    /// request is answered in part").
+    FirstOnly,
 }
 
 pub struct FakePeer {
@@ -94,7 +97,8 @@ fn serve(stream: TcpStream, data: &[u8], digest: &FileDigest, behaviour: Behavio
         let Some((key, indices)) = reply else { continue };
         wire.consume(used);
         let mut owned: Vec<(u32, Vec<u8>)> = Vec::new();
-        for index in indices.into_iter().filter(|&i| holds(i)) {
+        let take = if behaviour == Behaviour::FirstOnly { 1 } else { usize::MAX };
+        for index in indices.into_iter().filter(|&i| holds(i)).take(take) {
             let give = match behaviour {
                 Behaviour::LyingMap => false,
                 Behaviour::ServeOnly(n) => served.load(Ordering::SeqCst) < n,

@@ -100,6 +100,14 @@ impl Peer {
         self.wait("tracker connection", |e| e.snapshot().tracker.connected);
     }
 
+    /// Waits until the folder is scanned and the tracker has been told
+    /// (hashing runs in the background, after the first announce).
+    pub fn wait_sharing(&self) {
+        self.wait("the first scan", |e| !e.snapshot().files.is_empty());
+        let scanned = std::time::SystemTime::now();
+        self.wait("an announce after the scan", |e| e.snapshot().tracker.last_announce.is_some_and(|t| t >= scanned));
+    }
+
     /// Searches until the tracker lists `name` (the seeder's announce is
     /// asynchronous), waiting on this engine's changes between tries.
     pub fn find(&self, name: &str) -> FileEntry {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::hashing::{PieceHash, hash_piece};
 use common::protocol::{FileEntry, Limits, PeerMessage};
 use common::{FileKey, Layout};
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Sender, bounded};
 
 use super::scheduler::LinkId;
 use super::writer::Write;
@@ -41,8 +41,11 @@ pub enum Event {
 pub enum Failure {
     /// The bytes did not match the piece's hash.
     BadHash,
-    /// Asked for, held according to its buffermap, but not sent.
+    /// Asked for but not in the reply: back to the queue, no strike (a
+    /// peer may answer part of a request).
     NotSent,
+    /// A reply that held none of the pieces asked for.
+    EmptyReply,
     /// Sent without being asked for.
     Unasked,
     /// Writing failed (disk full...).
@@ -68,8 +71,6 @@ pub struct Link {
     /// Where the link puts a clone of its socket, so the coordinator can
     /// interrupt a blocking read when it stops the link.
     pub socket: Arc<parking_lot::Mutex<Option<std::net::TcpStream>>>,
-    /// Closed by the coordinator to wake a waiting link.
-    pub wake: Receiver<()>,
 }
 
 impl Link {
@@ -113,13 +114,10 @@ impl Link {
                 pending.push_back(want);
             }
             let Some(asked) = pending.pop_front() else {
-                // Nothing to fetch from this peer now: wait a little, then
-                // look at its buffermap again (a leecher gains pieces).
-                if self.wake.recv_timeout(Duration::from_millis(500)).is_ok() || self.stop.load(Ordering::SeqCst) {
-                    return Ok(());
-                }
-                self.refresh_map(&mut wire, &layouts)?;
-                continue;
+                // Nothing to fetch from this peer now: end and free the
+                // pool thread; the coordinator connects again later (a
+                // leecher gains pieces).
+                return Ok(());
             };
             self.receive(&mut wire, &layouts, &asked)?;
         }
@@ -177,6 +175,9 @@ impl Link {
                     }
                     for &index in asked.iter().filter(|i| !got.contains(i)) {
                         let _ = self.events.send(Event::Failed(self.id, index, Failure::NotSent));
+                    }
+                    if !asked.iter().any(|i| got.contains(i)) {
+                        let _ = self.events.send(Event::Failed(self.id, asked[0], Failure::EmptyReply));
                     }
                     Some(Ok(()))
                 }

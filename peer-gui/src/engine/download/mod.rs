@@ -81,7 +81,6 @@ struct LinkState {
     stop: Arc<AtomicBool>,
     /// The link's socket, shut down to interrupt a blocking read.
     socket: Arc<Mutex<Option<std::net::TcpStream>>>,
-    _wake: Sender<()>,
 }
 
 struct Coordinator {
@@ -91,10 +90,17 @@ struct Coordinator {
     storage: Arc<Storage>,
     /// Taken (dropped) at the end so the writer drains and stops.
     writes: Option<Sender<writer::Write>>,
+    /// Pieces the writer has taken but not yet reported.
+    writing: Arc<std::sync::atomic::AtomicUsize>,
     scheduler: Scheduler,
     shared_map: Arc<Mutex<BufferMap>>,
     events: (Sender<Event>, Receiver<Event>),
     links: HashMap<LinkId, LinkState>,
+    /// Links that got as far as the peer's buffermap.
+    connected: HashSet<LinkId>,
+    /// Every link's peer, kept after the link ends: the writer reports
+    /// pieces after the link that fetched them may be gone.
+    peer_of: HashMap<LinkId, SocketAddr>,
     strikes: HashMap<SocketAddr, u32>,
     banned: HashSet<SocketAddr>,
     next_link: LinkId,
@@ -115,7 +121,10 @@ impl Coordinator {
         let mut verified = BufferMap::empty(layout.piece_count());
         if let Some(old) = &ctx.resume {
             let mut buf = Vec::new();
-            for i in old.iter_set() {
+            for (n, i) in old.iter_set().enumerate() {
+                if n % 64 == 0 && stopping(ctx) {
+                    return Err("stopped while checking the pieces already on disk".into());
+                }
                 if storage.read_piece(&layout, i, &mut buf).is_ok() && hash_piece(&buf) == hashes[i as usize] {
                     verified.set(i);
                 }
@@ -143,7 +152,8 @@ impl Coordinator {
             s.verified_bytes = verified.iter_set().filter_map(|i| layout.piece_len(i)).map(u64::from).sum();
         }
         let events = unbounded();
-        let writes = writer::spawn(storage.clone(), layout, events.0.clone())
+        let writing = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let writes = writer::spawn(storage.clone(), layout, events.0.clone(), writing.clone())
             .map_err(|e| format!("cannot start the writer: {e}"))?;
         let mut c = Self {
             entry,
@@ -151,10 +161,13 @@ impl Coordinator {
             hashes,
             storage,
             writes: Some(writes),
+            writing,
             scheduler: Scheduler::new(verified),
             shared_map,
             events,
             links: HashMap::new(),
+            connected: HashSet::new(),
+            peer_of: HashMap::new(),
             strikes: HashMap::new(),
             banned: HashSet::new(),
             next_link: 0,
@@ -221,7 +234,12 @@ impl Coordinator {
     /// Returns true when a piece was newly verified.
     fn on_event(&mut self, ctx: &Context, event: Event) -> Result<bool, String> {
         match event {
-            Event::Map(link, map) => self.scheduler.set_map(link, map),
+            Event::Map(link, map) => {
+                self.scheduler.set_map(link, map);
+                if self.connected.insert(link) {
+                    ctx.status.lock().peers = self.connected.len();
+                }
+            }
             Event::Need(link, reply) => {
                 let want = if self.paused || !self.links.contains_key(&link) {
                     Vec::new()
@@ -239,7 +257,7 @@ impl Coordinator {
                     self.shared_map.lock().set(index);
                     let len = u64::from(self.layout.piece_len(index).unwrap_or(0));
                     let mut s = ctx.status.lock();
-                    s.add_verified(len, self.links.get(&link).map(|l| l.peer));
+                    s.add_verified(len, self.peer_of.get(&link).copied());
                     if !matches!(s.state, DownloadState::Downloading) && !self.paused {
                         s.state = DownloadState::Downloading;
                     }
@@ -248,7 +266,7 @@ impl Coordinator {
             }
             Event::Failed(link, index, failure) => {
                 self.scheduler.on_failed(link, index);
-                let peer = self.links.get(&link).map(|l| l.peer);
+                let peer = self.peer_of.get(&link).copied();
                 match failure {
                     Failure::Disk(e) => {
                         self.pause(ctx);
@@ -266,7 +284,8 @@ impl Coordinator {
                             }
                         }
                     }
-                    Failure::NotSent => {
+                    Failure::NotSent => {}
+                    Failure::EmptyReply => {
                         if let Some(peer) = peer {
                             let strikes = self.strikes.entry(peer).or_default();
                             *strikes += 1;
@@ -284,9 +303,10 @@ impl Coordinator {
             Event::Gone(link, why) => {
                 self.scheduler.drop_link(link);
                 if let Some(l) = self.links.remove(&link) {
-                    log::info!("{}: link to {} ended: {why}", self.entry.name, l.peer);
+                    log::debug!("{}: link to {} ended: {why}", self.entry.name, l.peer);
                 }
-                ctx.status.lock().peers = self.links.len();
+                self.connected.remove(&link);
+                ctx.status.lock().peers = self.connected.len();
             }
         }
         Ok(false)
@@ -304,7 +324,6 @@ impl Coordinator {
             self.next_link += 1;
             let stop = Arc::new(AtomicBool::new(false));
             let socket = Arc::new(Mutex::new(None));
-            let (wake_tx, wake_rx) = bounded(0);
             let link = Link {
                 id,
                 peer,
@@ -321,12 +340,11 @@ impl Coordinator {
                 events: self.events.0.clone(),
                 stop: stop.clone(),
                 socket: socket.clone(),
-                wake: wake_rx,
             };
-            self.links.insert(id, LinkState { peer, stop, socket, _wake: wake_tx });
+            self.links.insert(id, LinkState { peer, stop, socket });
+            self.peer_of.insert(id, peer);
             ctx.pool.execute(move || link.run());
         }
-        ctx.status.lock().peers = self.links.len();
     }
 
     fn ban(&mut self, ctx: &Context, link: LinkId, peer: SocketAddr) {
@@ -376,7 +394,7 @@ impl Coordinator {
     /// next lists every piece on disk (bounded by the stall timeout).
     fn drain_writes(&mut self) {
         let deadline = Instant::now() + link::STALL;
-        while !self.links.is_empty() || self.writer_busy() {
+        while self.writer_busy() || !self.events.1.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -391,15 +409,13 @@ impl Coordinator {
                 Ok(Event::Gone(link, _)) => {
                     self.links.remove(&link);
                 }
-                Ok(_) => {}
-                Err(_) if self.links.is_empty() => break,
-                Err(_) => {}
+                Ok(_) | Err(_) => {}
             }
         }
     }
 
     fn writer_busy(&self) -> bool {
-        self.writes.as_ref().is_some_and(|w| !w.is_empty())
+        self.writes.as_ref().is_some_and(|w| !w.is_empty()) || self.writing.load(Ordering::SeqCst) > 0
     }
 
     fn save_manifest(&self) {
@@ -490,6 +506,14 @@ fn find_peers(ctx: &Context, key: &FileKey) -> Result<Vec<SocketAddr>, String> {
         .collect())
 }
 
+/// A Stop or Cancel arrived (checked during long start-up steps).
+fn stopping(ctx: &Context) -> bool {
+    matches!(
+        ctx.controls.try_recv(),
+        Ok(Control::Stop | Control::Cancel) | Err(crossbeam_channel::TryRecvError::Disconnected)
+    )
+}
+
 /// Gets the piece hashes from the first peer whose list matches the key.
 fn fetch_hashes(
     ctx: &Context,
@@ -500,13 +524,22 @@ fn fetch_hashes(
     let key = entry.key.clone();
     let layouts = |k: &FileKey| (*k == key).then_some(*layout);
     for &peer in peers {
+        if stopping(ctx) {
+            return Err("stopped before the piece list arrived".into());
+        }
         let attempt = || -> Result<Vec<PieceHash>, String> {
             let stream =
                 connect_from(ctx.settings.listen.ip(), peer, Duration::from_secs(3)).map_err(|e| e.to_string())?;
             stream.set_read_timeout(Some(link::STALL)).map_err(|e| e.to_string())?;
             let mut wire = Wire::new(stream, ctx.settings.limits());
             wire.send(&PeerMessage::GetHashes { key: entry.key.clone() }).map_err(|e| e.to_string())?;
+            // A peer that keeps talking without ever sending the list
+            // must not hold the download (or a shutdown) forever.
+            let deadline = Instant::now() + link::STALL;
             loop {
+                if Instant::now() > deadline {
+                    return Err("no piece list in time".into());
+                }
                 let (message, used) = wire.recv(&layouts).map_err(|e| e.to_string())?;
                 let found = match message {
                     PeerMessage::Hashes { key, hashes } if key == entry.key => Some(Ok(hashes)),

@@ -76,7 +76,11 @@ impl Storage {
 }
 
 pub fn paths(dir: &Path, name: &FileName, key: &FileKey) -> (PathBuf, PathBuf) {
-    let stem = format!(".{}.{}", name, &key.as_str()[..key.as_str().len().min(16)]);
+    // Long names are cut (at a character boundary) so the bookkeeping
+    // names stay within the 255-byte file name limit.
+    let name = name.as_str();
+    let cut = (0..=name.len().min(180)).rev().find(|&i| name.is_char_boundary(i)).unwrap_or(0);
+    let stem = format!(".{}.{}", &name[..cut], &key.as_str()[..key.as_str().len().min(16)]);
     (dir.join(format!("{stem}.part")), dir.join(format!("{stem}.manifest")))
 }
 

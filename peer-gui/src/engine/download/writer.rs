@@ -5,6 +5,7 @@
 //! inode lock (measured: a fifth of all CPU with five links).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::Layout;
 use crossbeam_channel::{Sender, bounded};
@@ -25,15 +26,25 @@ pub struct Write {
 /// the file size); at least two pieces.
 const QUEUE_BYTES: usize = 8 << 20;
 
-pub fn spawn(storage: Arc<Storage>, layout: Layout, events: Sender<Event>) -> std::io::Result<Sender<Write>> {
+/// `writing` counts pieces taken from the queue and not yet reported, so
+/// a pause can wait for the piece being written too.
+pub fn spawn(
+    storage: Arc<Storage>,
+    layout: Layout,
+    events: Sender<Event>,
+    writing: Arc<AtomicUsize>,
+) -> std::io::Result<Sender<Write>> {
     let (tx, rx) = bounded::<Write>((QUEUE_BYTES / layout.piece_size().max(1) as usize).max(2));
     std::thread::Builder::new().name("download-writer".into()).spawn(move || {
         for w in rx {
+            writing.fetch_add(1, Ordering::SeqCst);
             let event = match storage.write_piece(&layout, w.index, &w.bytes) {
                 Ok(()) => Event::Verified(w.link, w.index),
                 Err(e) => Event::Failed(w.link, w.index, Failure::Disk(e)),
             };
-            if events.send(event).is_err() {
+            let sent = events.send(event);
+            writing.fetch_sub(1, Ordering::SeqCst);
+            if sent.is_err() {
                 return;
             }
         }
