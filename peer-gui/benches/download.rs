@@ -103,7 +103,7 @@ fn main() {
     let mut seeders = Vec::new();
     for n in 1..=4 {
         let mut child = peer(n).arg("share").env("RUST_LOG", "info").stderr(Stdio::piped()).spawn().unwrap();
-        wait_line(&mut child, "announced to the tracker");
+        wait_line(&mut child, "announced 1 file(s)");
         seeders.push(Kill(child));
     }
     println!("{mib} MiB file; 4 seeders up (hashing included) in {:.1} s", t0.elapsed().as_secs_f64());

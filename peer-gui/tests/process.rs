@@ -113,7 +113,8 @@ fn tracker_and_two_headless_peers() {
     let mut share = peer(&config, 1, &["share"]);
     share.env("RUST_LOG", "info");
     let seeder = spawn(share);
-    wait_line(&seeder, "announced to the tracker");
+    // Hashing runs after the first (empty) announce: wait for the file's.
+    wait_line(&seeder, "announced 1 file(s)");
     // The tracker saw the seeder's own address.
     wait_line(&tracker, "announce from 127.0.0.21:");
 

@@ -58,7 +58,6 @@ pub fn spawn(
                         s.last_announce = Some(SystemTime::now());
                         s.last_error = None;
                     }
-                    log::info!("peer {}: announced to the tracker at {}", settings.id, settings.tracker);
                     notify();
                     let end = session.serve(&settings, &library, &requests, &stop, &status);
                     match end {
@@ -128,9 +127,15 @@ impl Session {
 
     fn announce(&mut self, settings: &Settings, library: &Library) -> Result<(), String> {
         let (seed, leech) = library.seed_and_leech();
-        let keys = seed.iter().map(|e| e.key.clone()).collect();
+        let keys: std::collections::HashSet<FileKey> = seed.iter().map(|e| e.key.clone()).collect();
         match self.ask(&TrackerRequest::Announce { port: settings.listen.port(), seed, leech })? {
             TrackerReply::Ok => {
+                log::info!(
+                    "peer {}: announced {} file(s) to the tracker at {}",
+                    settings.id,
+                    keys.len(),
+                    settings.tracker
+                );
                 self.announced = keys;
                 Ok(())
             }
