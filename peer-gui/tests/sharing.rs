@@ -85,3 +85,23 @@ fn tracker_down_at_start_then_up() {
     shutdown.trigger();
     t.join().unwrap().unwrap();
 }
+
+#[test]
+fn the_server_refuses_replies_sent_as_requests() {
+    use std::io::{BufRead, BufReader, Write};
+    let tracker = Tracker::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.bin"), random_bytes(10_000, 2)).unwrap();
+    let p = Peer::in_dir(1, tracker.addr, dir);
+    p.wait_sharing();
+    let key = p.engine.snapshot().files[0].entry.key.clone();
+    let mut s = std::net::TcpStream::connect(p.engine.settings().listen).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    // The start of a `data` message whose payload never ends: refused at
+    // once, not buffered.
+    s.write_all(format!("data {key} [0:").as_bytes()).unwrap();
+    s.write_all(&[b'x'; 4096]).unwrap();
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line).unwrap();
+    assert!(line.starts_with("error ") && line.contains("not a request"), "{line:?}");
+}

@@ -105,12 +105,20 @@ pub struct Library {
     dir: PathBuf,
     files: RwLock<HashMap<FileKey, Arc<LocalFile>>>,
     cache: Mutex<HashMap<Stamp, Cached>>,
+    /// One save at a time: the scanner, a rescan and a finished download
+    /// may all save, through the same temporary file.
+    saving: Mutex<()>,
 }
 
 impl Library {
     pub fn open(dir: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let lib = Self { dir: dir.to_owned(), files: RwLock::new(HashMap::new()), cache: Mutex::new(HashMap::new()) };
+        let lib = Self {
+            dir: dir.to_owned(),
+            files: RwLock::new(HashMap::new()),
+            cache: Mutex::new(HashMap::new()),
+            saving: Mutex::new(()),
+        };
         lib.load_cache();
         Ok(lib)
     }
@@ -269,6 +277,7 @@ impl Library {
     }
 
     fn save_cache(&self) {
+        let _one_at_a_time = self.saving.lock();
         let tmp = self.dir.join(format!("{CACHE_FILE}.tmp"));
         let write = || -> io::Result<()> {
             let mut out = io::BufWriter::new(File::create(&tmp)?);

@@ -3,12 +3,14 @@
 //! serves `interested`, `have`, `getpieces` and `gethashes` for complete
 //! files and for the verified pieces of partial downloads.
 
+use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::protocol::{PeerMessage, Piece};
+use parking_lot::Mutex;
 
 use super::library::Library;
 use super::settings::Settings;
@@ -23,6 +25,8 @@ pub struct Server {
     pub addr: std::net::SocketAddr,
     stop: Arc<AtomicBool>,
     accept: Option<std::thread::JoinHandle<()>>,
+    /// Live connections, shut down on stop so their threads end.
+    live_streams: Arc<Mutex<HashMap<u64, TcpStream>>>,
 }
 
 impl Server {
@@ -30,8 +34,11 @@ impl Server {
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let live = Arc::new(AtomicUsize::new(0));
+        let live_streams: Arc<Mutex<HashMap<u64, TcpStream>>> = Arc::default();
+        let streams = live_streams.clone();
         let (s, id, per_request) = (stop.clone(), settings.id, settings.clone());
         let accept = std::thread::Builder::new().name(format!("peer{id}-server")).spawn(move || {
+            let next_conn = AtomicU64::new(0);
             for stream in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
                     return;
@@ -42,17 +49,25 @@ impl Server {
                     continue;
                 }
                 live.fetch_add(1, Ordering::SeqCst);
-                let (library, live, settings) = (library.clone(), live.clone(), per_request.clone());
+                let conn_id = next_conn.fetch_add(1, Ordering::Relaxed);
+                if let Ok(clone) = stream.try_clone() {
+                    streams.lock().insert(conn_id, clone);
+                }
+                let (library, live2, settings, streams2) =
+                    (library.clone(), live.clone(), per_request.clone(), streams.clone());
                 let spawned = std::thread::Builder::new().name(format!("peer{id}-serve")).spawn(move || {
                     serve(stream, &settings, &library);
-                    live.fetch_sub(1, Ordering::SeqCst);
+                    streams2.lock().remove(&conn_id);
+                    live2.fetch_sub(1, Ordering::SeqCst);
                 });
                 if spawned.is_err() {
                     log::warn!("peer {id}: cannot start a thread for a connection");
+                    streams.lock().remove(&conn_id);
+                    live.fetch_sub(1, Ordering::SeqCst);
                 }
             }
         })?;
-        Ok(Self { addr, stop, accept: Some(accept) })
+        Ok(Self { addr, stop, accept: Some(accept), live_streams })
     }
 
     pub fn stop(&mut self) {
@@ -61,6 +76,9 @@ impl Server {
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         if let Some(a) = self.accept.take() {
             let _ = a.join();
+        }
+        for stream in self.live_streams.lock().values() {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
         }
     }
 }
@@ -76,7 +94,9 @@ fn serve(stream: TcpStream, settings: &Settings, library: &Library) {
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IDLE_TIMEOUT));
     let _ = stream.set_nodelay(true);
-    let mut wire = Wire::new(stream, settings.limits());
+    // `data` and `hashes` are replies: refused from their first word, so
+    // their payload is never buffered.
+    let mut wire = Wire::new(stream, settings.limits()).refusing(&[b"data", b"hashes"]);
     let layouts = |k: &common::FileKey| library.layout(k);
     let mut malformed = 0;
     let mut pieces: Vec<Vec<u8>> = Vec::new();

@@ -24,11 +24,29 @@ pub struct Wire {
     start: usize,
     end: usize,
     limits: Limits,
+    /// Commands refused as soon as their first word arrives, before their
+    /// payload is buffered (a server never asks for `data`).
+    refused: &'static [&'static [u8]],
 }
 
 impl Wire {
     pub fn new(stream: TcpStream, limits: Limits) -> Self {
-        Self { stream, buf: vec![0; 64 * 1024], start: 0, end: 0, limits }
+        Self { stream, buf: vec![0; 64 * 1024], start: 0, end: 0, limits, refused: &[] }
+    }
+
+    /// Refuses messages starting with any of `commands`.
+    pub fn refusing(mut self, commands: &'static [&'static [u8]]) -> Self {
+        self.refused = commands;
+        self
+    }
+
+    fn starts_refused(&self) -> Option<String> {
+        let pending = &self.buf[self.start..self.end];
+        let from = pending.iter().position(|b| !matches!(b, b'\0' | b'\r' | b'\n'))?;
+        let word = pending[from..].split(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')).next()?;
+        let complete = pending.len() > from + word.len();
+        (complete && self.refused.iter().any(|c| word.eq_ignore_ascii_case(c)))
+            .then(|| String::from_utf8_lossy(word).into_owned())
     }
 
     pub fn stream(&self) -> &TcpStream {
@@ -48,6 +66,9 @@ impl Wire {
         // to hand out a borrow (the borrow checker cannot see that the
         // first result ends the loop).
         loop {
+            if let Some(word) = self.starts_refused() {
+                return Err(ParseError::UnknownCommand(format!("{word} (not a request)")).into());
+            }
             if PeerMessage::decode(&self.buf[self.start..self.end], &self.limits, layouts)?.is_some() {
                 break;
             }
