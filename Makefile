@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test fmt-check clippy unit bench-key bench-tracker bench-download screenshot run run_peers install-desktop fuzz clean run_tracker install-tracker-service
+.PHONY: all build test fmt-check clippy unit bench-key bench-tracker bench-download bench-frame screenshot run run_peers install-desktop fuzz clean run_tracker install-tracker-service
 
 all: build
 
@@ -40,6 +40,10 @@ run_tracker:
 bench-download:
 	$(CARGO) build --release -p tracker
 	$(CARGO) bench -p peer-gui --bench download
+
+## Frame time of the app with 10,000 files and 20 downloads, under Xvfb.
+bench-frame:
+	bash scripts/xvfb.sh $(CARGO) bench -p peer-gui --bench frame
 
 ## Screenshots of the app under Xvfb against a small live network.
 screenshot: build

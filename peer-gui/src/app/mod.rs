@@ -94,26 +94,8 @@ impl App {
         let tab = &mut self.tabs[self.selected];
         take_replies(tab);
         let snapshot = tab.engine.snapshot();
-        let mut commands = Vec::new();
         let mut selected = self.selected;
-        egui::Panel::top("tabs").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                for (i, title) in titles.iter().enumerate() {
-                    ui.selectable_value(&mut selected, i, title);
-                }
-            });
-        });
-        egui::Panel::bottom("status").show(ui, |ui| view::status_bar(ui, &snapshot));
-        egui::Panel::bottom("log").resizable(true).show(ui, |ui| view::log_panel(ui, &logs));
-        egui::CentralPanel::default().show(ui, |ui| {
-            view::search_bar(ui, &mut tab.state, &mut commands);
-            ui.separator();
-            view::results(ui, &snapshot, &mut commands);
-            ui.separator();
-            view::downloads(ui, &snapshot, &mut commands);
-            ui.separator();
-            view::local_files(ui, &snapshot);
-        });
+        let commands = view::layout(ui, &snapshot, &mut tab.state, &logs, &titles, &mut selected);
         for command in commands {
             run(tab, command, ui.ctx(), &self.repaint);
         }

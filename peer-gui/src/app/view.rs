@@ -39,6 +39,38 @@ pub fn human_size(bytes: u64) -> String {
     if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
+/// The whole window for one peer: tabs, status bar, log, and the search,
+/// results, downloads and files. Returns what the user asked for.
+pub fn layout(
+    ui: &mut Ui,
+    snapshot: &Snapshot,
+    state: &mut TabState,
+    logs: &[String],
+    titles: &[String],
+    selected: &mut usize,
+) -> Vec<Command> {
+    let mut commands = Vec::new();
+    egui::Panel::top("tabs").show(ui, |ui| {
+        ui.horizontal(|ui| {
+            for (i, title) in titles.iter().enumerate() {
+                ui.selectable_value(selected, i, title);
+            }
+        });
+    });
+    egui::Panel::bottom("status").show(ui, |ui| status_bar(ui, snapshot));
+    egui::Panel::bottom("log").resizable(true).show(ui, |ui| log_panel(ui, logs));
+    egui::CentralPanel::default().show(ui, |ui| {
+        search_bar(ui, state, &mut commands);
+        ui.separator();
+        results(ui, snapshot, &mut commands);
+        ui.separator();
+        downloads(ui, snapshot, &mut commands);
+        ui.separator();
+        local_files(ui, snapshot);
+    });
+    commands
+}
+
 pub fn search_bar(ui: &mut Ui, state: &mut TabState, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
         let label = ui.label("Search");

@@ -108,6 +108,8 @@ pub struct Library {
     /// One save at a time: the scanner, a rescan and a finished download
     /// may all save, through the same temporary file.
     saving: Mutex<()>,
+    /// Bumped on every change of the file set, so views can cache lists.
+    version: std::sync::atomic::AtomicU64,
 }
 
 impl Library {
@@ -118,6 +120,7 @@ impl Library {
             files: RwLock::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
             saving: Mutex::new(()),
+            version: std::sync::atomic::AtomicU64::new(0),
         };
         lib.load_cache();
         Ok(lib)
@@ -152,6 +155,16 @@ impl Library {
     /// Registers (or replaces) a file, complete or partial.
     pub fn insert(&self, file: LocalFile) {
         self.files.write().insert(file.entry.key.clone(), Arc::new(file));
+        self.bump();
+    }
+
+    /// Changes whenever the set of files changes.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
+    }
+
+    fn bump(&self) {
+        self.version.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Registers a completed download, with its hashes cached so the next
@@ -173,6 +186,7 @@ impl Library {
 
     pub fn remove(&self, key: &FileKey) {
         self.files.write().remove(key);
+        self.bump();
     }
 
     /// Lists the folder, hashes what is new or changed on `threads`
@@ -219,6 +233,9 @@ impl Library {
                 // A download in progress keeps its entry until it ends.
                 files.entry(key).or_insert(f);
             }
+        }
+        if !report.added.is_empty() || !report.removed.is_empty() {
+            self.bump();
         }
         let changed = report.hashed > 0 || cache.len() != self.cache.lock().len();
         *self.cache.lock() = cache;

@@ -52,10 +52,11 @@ pub struct LocalFileInfo {
     pub partial: bool,
 }
 
-/// Everything the UI draws, owned.
+/// Everything the UI draws, owned. The file list is shared and rebuilt
+/// only when the folder changes: a frame costs no copy of 10,000 files.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    pub files: Vec<LocalFileInfo>,
+    pub files: Arc<[LocalFileInfo]>,
     pub downloads: Vec<DownloadStatus>,
     pub tracker: TrackerStatus,
     pub last_results: Vec<FileEntry>,
@@ -81,6 +82,8 @@ pub struct Engine {
     next_id: AtomicU64,
     last_results: Mutex<Vec<FileEntry>>,
     notify: Arc<dyn Fn() + Send + Sync>,
+    /// The file list of the library version it was built from.
+    files_cache: Mutex<(u64, Arc<[LocalFileInfo]>)>,
 }
 
 impl Engine {
@@ -144,6 +147,7 @@ impl Engine {
             next_id: AtomicU64::new(1),
             last_results: Mutex::new(Vec::new()),
             notify,
+            files_cache: Mutex::new((u64::MAX, Arc::from(Vec::new()))),
         };
         engine.resume_left_downloads();
         Ok(engine)
@@ -257,13 +261,22 @@ impl Engine {
     }
 
     pub fn snapshot(&self) -> Snapshot {
+        let files = {
+            let mut cache = self.files_cache.lock();
+            let version = self.library.version();
+            if cache.0 != version {
+                let list: Vec<LocalFileInfo> = self
+                    .library
+                    .files()
+                    .iter()
+                    .map(|f| LocalFileInfo { entry: f.entry.clone(), partial: f.partial.is_some() })
+                    .collect();
+                *cache = (version, Arc::from(list));
+            }
+            cache.1.clone()
+        };
         Snapshot {
-            files: self
-                .library
-                .files()
-                .iter()
-                .map(|f| LocalFileInfo { entry: f.entry.clone(), partial: f.partial.is_some() })
-                .collect(),
+            files,
             downloads: self.downloads.lock().iter().map(|d| d.status.lock().clone()).collect(),
             tracker: self.tracker_status.lock().clone(),
             last_results: self.last_results.lock().clone(),
