@@ -71,7 +71,7 @@ fn search_paste_and_download_show_progress_then_the_file() {
     type_in_search(&mut h, r#"filename="x.txt""#);
     h.get_by_role_and_label(Role::Button, "Search").click();
     until(&mut h, &changes, "the result row", |h| has_text(h, "Download x.txt"));
-    assert!(has_text(h_ref(&h), "Results (1)"));
+    assert!(has_text(&h, "Results (1)"));
 
     // The seed's way: paste the result line, click Download.
     let line = h.state().tabs[0].engine.snapshot().last_results[0].to_string();
@@ -82,10 +82,6 @@ fn search_paste_and_download_show_progress_then_the_file() {
     until(&mut h, &changes, "the download done", |h| has_text(h, "done"));
     until(&mut h, &changes, "the file in the local list", |h| has_text(h, "Shared files (1)") && has_text(h, "shared"));
     assert!(std::fs::read(dir.path().join("x.txt")).unwrap() == data);
-}
-
-fn h_ref<'a>(h: &'a Harness<'static, App>) -> &'a Harness<'static, App> {
-    h
 }
 
 #[test]
@@ -109,4 +105,51 @@ fn a_malformed_pasted_line_shows_an_inline_message() {
     h.get_by_role_and_label(Role::Button, "Download").click();
     h.run_steps(2);
     assert!(has_text(&h, "Not a result line"));
+}
+
+#[test]
+fn first_run_screen_saves_a_configuration_and_starts_the_peer() {
+    use peer::app::launch::{Launch, Setup};
+    let tracker = Tracker::start();
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("eirb2share/config.ini");
+    let mut setup = Setup::new(config.clone(), LogLines::default(), Repaint::default());
+    setup.port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    setup.folder = home.path().join("shared").display().to_string();
+    setup.tracker.clear();
+    let mut h = Harness::builder()
+        .with_size([900.0, 500.0])
+        .build_ui_state(|ui, l: &mut Launch| l.draw(ui), Launch::Setup(setup));
+    h.run_steps(2);
+    assert!(has_text_l(&h, "Welcome to Eirb2Share"));
+    h.get_by_role_and_label(Role::TextInput, "Tracker address").focus();
+    h.run_steps(1);
+    h.get_by_role_and_label(Role::TextInput, "Tracker address").type_text("not an address");
+    h.run_steps(1);
+    h.get_by_label("Save and start").click();
+    h.run_steps(2);
+    assert!(has_text_l(&h, "is not an address"), "an inline message says what is wrong");
+    h.state_mut_setup().tracker = tracker.addr.to_string();
+    h.get_by_label("Save and start").click();
+    h.run_steps(3);
+    assert!(matches!(h.state(), Launch::Running(app) if app.tabs.len() == 1), "{:?}", h.state());
+    let saved = std::fs::read_to_string(&config).unwrap();
+    assert!(saved.contains(&format!("tracker_port = {}", tracker.addr.port())), "{saved}");
+    assert!(home.path().join("shared").is_dir());
+}
+
+fn has_text_l(h: &Harness<'static, peer::app::launch::Launch>, text: &str) -> bool {
+    h.query_all_by_label_contains(text).next().is_some()
+}
+
+trait SetupState {
+    fn state_mut_setup(&mut self) -> &mut peer::app::launch::Setup;
+}
+impl SetupState for Harness<'static, peer::app::launch::Launch> {
+    fn state_mut_setup(&mut self) -> &mut peer::app::launch::Setup {
+        match self.state_mut() {
+            peer::app::launch::Launch::Setup(s) => s,
+            other => panic!("not on the setup screen: {other:?}"),
+        }
+    }
 }
