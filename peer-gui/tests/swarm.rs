@@ -131,3 +131,25 @@ fn hidden_names_are_never_downloaded() {
     let err = leecher.engine.download(entry).unwrap_err().to_string();
     assert!(err.contains("hidden"), "{err}");
 }
+
+#[test]
+fn nothing_moving_means_no_change_notifications() {
+    let tracker = Tracker::start();
+    let data = Arc::new(random_bytes(1 << 20, 12));
+    let _stingy = FakePeer::start(tracker.addr, "q.bin", data.clone(), digest_of(&data), Behaviour::ServeOnly(5));
+    let leecher = Peer::start(6, tracker.addr);
+    let id = leecher.engine.download(leecher.find("q.bin")).unwrap();
+    leecher.wait("5 pieces", |e| e.download_status(id).is_some_and(|s| s.fetched_pieces == 5));
+    leecher.engine.control(id, peer::engine::Control::Pause);
+    leecher.wait("paused", |e| e.download_status(id).is_some_and(|s| s.state == DownloadState::Paused));
+    // Let the last notifications of the change through, then expect none.
+    for _ in 0..5 {
+        if leecher.changes.recv_timeout(std::time::Duration::from_millis(600)).is_err() {
+            break;
+        }
+    }
+    assert!(
+        leecher.changes.recv_timeout(std::time::Duration::from_millis(1500)).is_err(),
+        "a paused download keeps asking the UI to repaint"
+    );
+}

@@ -183,6 +183,8 @@ impl Coordinator {
         let mut manifest_dirty = false;
         let mut last_manifest = Instant::now() - Duration::from_secs(1);
         let events = self.events.1.clone();
+        let mut last_notified: Option<(u64, DownloadState, usize)> = None;
+        let mut moving = false;
         loop {
             if self.scheduler.is_complete() {
                 return self.finish(ctx);
@@ -209,7 +211,11 @@ impl Coordinator {
                     }
                 },
                 recv(ticker) -> _ => {
-                    ctx.status.lock().tick();
+                    let seen = {
+                        let mut s = ctx.status.lock();
+                        s.tick();
+                        (s.verified_bytes, s.state.clone(), s.peers)
+                    };
                     if manifest_dirty && last_manifest.elapsed() >= Duration::from_secs(1) {
                         self.save_manifest();
                         manifest_dirty = false;
@@ -225,7 +231,13 @@ impl Coordinator {
                             set_state(ctx, DownloadState::Stalled("no peer reachable; still looking".into()));
                         }
                     }
-                    (ctx.notify)();
+                    // Repaint only while something moves (the speed shown
+                    // decays to 0 with one more repaint after it stops).
+                    if last_notified.as_ref() != Some(&seen) || moving {
+                        moving = last_notified.as_ref().is_some_and(|l| l.0 != seen.0);
+                        last_notified = Some(seen);
+                        (ctx.notify)();
+                    }
                 }
             }
         }
