@@ -140,6 +140,7 @@ pub fn downloads(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) 
     for s in snapshot.downloads.iter().rev() {
         ui.horizontal(|ui| {
             ui.label(s.entry.name.as_str());
+            ui.monospace(s.entry.key.short()).on_hover_text(s.entry.key.as_str());
             let eta = s.eta().map_or(String::new(), |d| format!(" | ETA {}s", d.as_secs()));
             ui.add(egui::ProgressBar::new(s.fraction()).desired_width(180.0).text(format!(
                 "{} / {}",
