@@ -311,3 +311,11 @@ fn error_text_is_bounded_so_it_re_encodes_within_limits() {
     TrackerReply::Error(text.clone()).write(&mut out, LineEnding::Lf).unwrap();
     assert_eq!(reply(std::str::from_utf8(&out).unwrap().trim_end()), TrackerReply::Error(text));
 }
+
+#[test]
+fn user_queries_mix_criteria_and_words() {
+    let q = parse_query(r#"report filesize>"10""#).unwrap();
+    assert_eq!(q, vec![Criterion::name_contains("report").unwrap(), Criterion::Size(Cmp::Gt, 10)]);
+    assert!(parse_query("filesize>\"big\"").is_err());
+    assert_eq!(parse_query("   ").unwrap(), vec![]);
+}

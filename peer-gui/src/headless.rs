@@ -149,17 +149,7 @@ fn share(engine: Engine) -> Result<ExitCode, String> {
 }
 
 fn parse_criteria(words: &[String]) -> Result<Vec<Criterion>, String> {
-    words
-        .iter()
-        .flat_map(|w| w.split_whitespace())
-        .map(|w| {
-            if w.contains(['=', '<', '>', '~']) {
-                Criterion::parse(w.as_bytes()).map_err(|e| format!("{w}: {e}"))
-            } else {
-                Criterion::name_contains(w).ok_or_else(|| format!("{w}: not a valid search word"))
-            }
-        })
-        .collect()
+    common::protocol::parse_query(&words.join(" ")).map_err(|e| e.to_string())
 }
 
 fn search(engine: &Engine, words: &[String]) -> Result<ExitCode, String> {

@@ -240,6 +240,21 @@ impl Criterion {
     }
 }
 
+/// A user's search, as typed: protocol criteria (`filename="x"`,
+/// `filesize>"1048576"`, `filename~"x"`, ...) and plain words, which
+/// search names containing them; all combined with AND.
+pub fn parse_query(text: &str) -> Result<Vec<Criterion>, ParseError> {
+    text.split_whitespace()
+        .map(|word| {
+            if word.contains(['=', '<', '>', '~']) {
+                Criterion::parse(word.as_bytes())
+            } else {
+                Criterion::name_contains(word).ok_or_else(|| ParseError::BadCriterion(snippet(word.as_bytes())))
+            }
+        })
+        .collect()
+}
+
 fn valid_fragment(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_NAME_LEN

@@ -128,15 +128,7 @@ fn take_replies(tab: &mut Tab) {
 
 /// Search words: protocol criteria, or plain words (names containing them).
 pub fn parse_query(text: &str) -> Result<Vec<Criterion>, String> {
-    text.split_whitespace()
-        .map(|w| {
-            if w.contains(['=', '<', '>', '~']) {
-                Criterion::parse(w.as_bytes()).map_err(|e| format!("{w}: {e}"))
-            } else {
-                Criterion::name_contains(w).ok_or_else(|| format!("{w:?} cannot be searched"))
-            }
-        })
-        .collect()
+    common::protocol::parse_query(text).map_err(|e| e.to_string())
 }
 
 fn run(tab: &mut Tab, command: Command, ctx: &egui::Context, repaint: &Repaint) {
