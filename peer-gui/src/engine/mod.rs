@@ -73,8 +73,9 @@ pub struct Engine {
     library: Arc<Library>,
     tracker: Sender<tracker_client::Request>,
     tracker_status: Arc<Mutex<TrackerStatus>>,
-    stop: Sender<()>,
-    stopped: Receiver<()>,
+    /// Dropped to stop the tracker client and the scanner: their
+    /// receivers see the channel disconnect.
+    stop: Option<Sender<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
     server: Option<server::Server>,
     pool: Arc<pool::Pool>,
@@ -138,8 +139,7 @@ impl Engine {
             library,
             tracker: tracker_tx,
             tracker_status,
-            stop: stop_tx,
-            stopped: stop_rx,
+            stop: Some(stop_tx),
             threads,
             server: Some(server),
             pool,
@@ -318,15 +318,13 @@ impl Engine {
                 let _ = t.join();
             }
         }
-        let _ = self.stop.send_timeout((), Duration::from_millis(1));
-        drop(std::mem::replace(&mut self.stop, bounded(0).0));
+        self.stop.take();
         if let Some(mut s) = self.server.take() {
             s.stop();
         }
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        let _ = &self.stopped;
     }
 }
 
