@@ -105,3 +105,45 @@ fn the_server_refuses_replies_sent_as_requests() {
     BufReader::new(&s).read_line(&mut line).unwrap();
     assert!(line.starts_with("error ") && line.contains("not a request"), "{line:?}");
 }
+
+#[test]
+fn idle_connections_cannot_lock_others_out_of_the_server() {
+    use peer::engine::server::MAX_CONNECTIONS;
+    use std::io::{BufRead, BufReader, Read, Write};
+    let tracker = Tracker::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.bin"), random_bytes(10_000, 3)).unwrap();
+    let p = Peer::in_dir(1, tracker.addr, dir);
+    p.wait_sharing();
+    let key = p.engine.snapshot().files[0].entry.key.clone();
+    let addr = p.engine.settings().listen;
+    let connect = || {
+        let s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        s
+    };
+    // Every slot taken by a connection that never speaks.
+    let mut idle: Vec<std::net::TcpStream> = (0..MAX_CONNECTIONS).map(|_| connect()).collect();
+    // Make sure the server has registered them all: one more round trip
+    // on the last one.
+    let last = idle.last_mut().unwrap();
+    last.write_all(format!("interested {key}\n").as_bytes()).unwrap();
+    let mut line = Vec::new();
+    BufReader::new(&*last).read_until(b'\n', &mut line).unwrap();
+    // A newcomer is still served...
+    let mut newcomer = connect();
+    newcomer.write_all(format!("interested {key}\n").as_bytes()).unwrap();
+    let mut reply = Vec::new();
+    BufReader::new(&newcomer).read_until(b'\n', &mut reply).unwrap();
+    assert!(reply.starts_with(b"have "), "{:?}", String::from_utf8_lossy(&reply));
+    // ...because one of the idlest connections was closed to make room
+    // (before the newcomer was accepted, so its end has arrived).
+    let closed = idle[..MAX_CONNECTIONS - 1]
+        .iter()
+        .filter(|s| {
+            s.set_nonblocking(true).unwrap();
+            matches!((&**s).read(&mut [0u8; 16]), Ok(0))
+        })
+        .count();
+    assert_eq!(closed, 1, "exactly one idle connection makes room");
+}

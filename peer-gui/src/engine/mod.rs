@@ -85,6 +85,16 @@ pub struct Engine {
     notify: Arc<dyn Fn() + Send + Sync>,
     /// The file list of the library version it was built from.
     files_cache: Mutex<(u64, Arc<[LocalFileInfo]>)>,
+    rescanning: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Clears a flag when dropped (also if the thread panics).
+struct ResetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for ResetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
 }
 
 impl Engine {
@@ -148,6 +158,7 @@ impl Engine {
             last_results: Mutex::new(Vec::new()),
             notify,
             files_cache: Mutex::new((u64::MAX, Arc::from(Vec::new()))),
+            rescanning: Arc::default(),
         };
         engine.resume_left_downloads();
         Ok(engine)
@@ -246,11 +257,17 @@ impl Engine {
         }
     }
 
-    /// Rescans the shared folder now (in the background).
+    /// Rescans the shared folder now (in the background); a rescan asked
+    /// for while one runs is skipped (the running one sees the folder).
     pub fn rescan(&self) {
+        if self.rescanning.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let (library, threads, tracker, notify) =
             (self.library.clone(), self.settings.hash_threads, self.tracker.clone(), self.notify.clone());
+        let running = self.rescanning.clone();
         let _ = std::thread::Builder::new().name("rescan".into()).spawn(move || {
+            let _done = ResetOnDrop(running);
             if let Ok(r) = library.rescan(threads)
                 && (!r.added.is_empty() || !r.removed.is_empty())
             {

@@ -17,6 +17,13 @@ use super::settings::Settings;
 use super::wire::{Wire, WireError};
 
 pub const MAX_CONNECTIONS: usize = 64;
+
+/// Each live connection's socket and when it last sent a message (ms).
+type Registry = Arc<Mutex<HashMap<u64, (TcpStream, Arc<AtomicU64>)>>>;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
 /// A peer silent this long is disconnected.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -26,7 +33,7 @@ pub struct Server {
     stop: Arc<AtomicBool>,
     accept: Option<std::thread::JoinHandle<()>>,
     /// Live connections, shut down on stop so their threads end.
-    live_streams: Arc<Mutex<HashMap<u64, TcpStream>>>,
+    live_streams: Registry,
 }
 
 impl Server {
@@ -34,7 +41,7 @@ impl Server {
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let live = Arc::new(AtomicUsize::new(0));
-        let live_streams: Arc<Mutex<HashMap<u64, TcpStream>>> = Arc::default();
+        let live_streams: Registry = Arc::default();
         let streams = live_streams.clone();
         let (s, id, per_request) = (stop.clone(), settings.id, settings.clone());
         let accept = std::thread::Builder::new().name(format!("peer{id}-server")).spawn(move || {
@@ -45,18 +52,28 @@ impl Server {
                 }
                 let Ok(stream) = stream else { continue };
                 if live.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
-                    log::warn!("peer {id}: refusing a connection, {MAX_CONNECTIONS} peers already connected");
-                    continue;
+                    // Full: make room by closing the least recently active
+                    // connection, so idle clients cannot lock others out.
+                    let idlest = streams
+                        .lock()
+                        .values()
+                        .min_by_key(|(_, at)| at.load(Ordering::Relaxed))
+                        .and_then(|(s, _)| s.try_clone().ok());
+                    if let Some(s) = idlest {
+                        log::info!("peer {id}: {MAX_CONNECTIONS} peers connected, closing the least active one");
+                        let _ = s.shutdown(std::net::Shutdown::Both);
+                    }
                 }
                 live.fetch_add(1, Ordering::SeqCst);
                 let conn_id = next_conn.fetch_add(1, Ordering::Relaxed);
+                let activity = Arc::new(AtomicU64::new(now_ms()));
                 if let Ok(clone) = stream.try_clone() {
-                    streams.lock().insert(conn_id, clone);
+                    streams.lock().insert(conn_id, (clone, activity.clone()));
                 }
                 let (library, live2, settings, streams2) =
                     (library.clone(), live.clone(), per_request.clone(), streams.clone());
                 let spawned = std::thread::Builder::new().name(format!("peer{id}-serve")).spawn(move || {
-                    serve(stream, &settings, &library);
+                    serve(stream, &settings, &library, &activity);
                     streams2.lock().remove(&conn_id);
                     live2.fetch_sub(1, Ordering::SeqCst);
                 });
@@ -77,7 +94,7 @@ impl Server {
         if let Some(a) = self.accept.take() {
             let _ = a.join();
         }
-        for stream in self.live_streams.lock().values() {
+        for (stream, _) in self.live_streams.lock().values() {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
     }
@@ -89,7 +106,7 @@ impl Drop for Server {
     }
 }
 
-fn serve(stream: TcpStream, settings: &Settings, library: &Library) {
+fn serve(stream: TcpStream, settings: &Settings, library: &Library, activity: &AtomicU64) {
     let who = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IDLE_TIMEOUT));
@@ -104,6 +121,7 @@ fn serve(stream: TcpStream, settings: &Settings, library: &Library) {
         let reply = match wire.recv(&layouts) {
             Ok((message, used)) => {
                 malformed = 0;
+                activity.store(now_ms(), Ordering::Relaxed);
                 let reply = answer(message, settings, library, &mut pieces);
                 wire.consume(used);
                 reply

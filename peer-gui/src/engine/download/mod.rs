@@ -180,6 +180,10 @@ impl Coordinator {
     fn drive(mut self, ctx: &Context) -> Result<DownloadState, String> {
         let ticker = tick(Duration::from_millis(250));
         let mut last_discovery = Instant::now();
+        // Discovery (tracker round trip, name resolution) runs on a helper
+        // thread: this loop keeps answering its links meanwhile.
+        let mut discovery: Option<Receiver<Result<Vec<SocketAddr>, String>>> = None;
+        let never = crossbeam_channel::never();
         let mut manifest_dirty = false;
         let mut last_manifest = Instant::now() - Duration::from_secs(1);
         let events = self.events.1.clone();
@@ -210,6 +214,17 @@ impl Coordinator {
                         return Ok(DownloadState::Paused);
                     }
                 },
+                recv(discovery.as_ref().unwrap_or(&never)) -> found => {
+                    discovery = None;
+                    match found {
+                        Ok(Ok(peers)) if !self.paused => self.connect(ctx, &peers),
+                        Ok(Err(e)) => log::info!("{}: {e}", self.entry.name),
+                        _ => {}
+                    }
+                    if self.links.is_empty() && !self.paused {
+                        set_state(ctx, DownloadState::Stalled("no peer reachable; still looking".into()));
+                    }
+                }
                 recv(ticker) -> _ => {
                     let seen = {
                         let mut s = ctx.status.lock();
@@ -221,15 +236,13 @@ impl Coordinator {
                         manifest_dirty = false;
                         last_manifest = Instant::now();
                     }
-                    if !self.paused && self.links.len() < ctx.settings.max_peers && last_discovery.elapsed() >= REDISCOVER {
+                    if !self.paused
+                        && discovery.is_none()
+                        && self.links.len() < ctx.settings.max_peers
+                        && last_discovery.elapsed() >= REDISCOVER
+                    {
                         last_discovery = Instant::now();
-                        match find_peers(ctx, &self.entry.key) {
-                            Ok(peers) => self.connect(ctx, &peers),
-                            Err(e) => log::info!("{}: {e}", self.entry.name),
-                        }
-                        if self.links.is_empty() {
-                            set_state(ctx, DownloadState::Stalled("no peer reachable; still looking".into()));
-                        }
+                        discovery = Some(discover(ctx.tracker.clone(), ctx.settings.listen, self.entry.key.clone()));
                     }
                     // Repaint only while something moves (the speed shown
                     // decays to 0 with one more repaint after it stops).
@@ -500,12 +513,27 @@ fn first_peers(ctx: &Context, key: &FileKey) -> Result<Vec<SocketAddr>, String> 
     }
 }
 
+/// [`find_peers`] on a helper thread; the answer arrives on the channel.
+fn discover(tracker: Sender<Request>, me: SocketAddr, key: FileKey) -> Receiver<Result<Vec<SocketAddr>, String>> {
+    let (tx, rx) = bounded(1);
+    let spawned = std::thread::Builder::new().name("discover".into()).spawn(move || {
+        let _ = tx.send(find_peers_with(&tracker, me, &key));
+    });
+    if let Err(e) = spawned {
+        log::warn!("cannot start peer discovery: {e}");
+    }
+    rx
+}
+
 /// Asks the tracker who holds `key` (never this peer); resolves names.
 fn find_peers(ctx: &Context, key: &FileKey) -> Result<Vec<SocketAddr>, String> {
+    find_peers_with(&ctx.tracker, ctx.settings.listen, key)
+}
+
+fn find_peers_with(tracker: &Sender<Request>, me: SocketAddr, key: &FileKey) -> Result<Vec<SocketAddr>, String> {
     let (tx, rx) = bounded(1);
-    ctx.tracker.send(Request::GetFile(key.clone(), tx)).map_err(|_| "the engine is stopping".to_owned())?;
+    tracker.send(Request::GetFile(key.clone(), tx)).map_err(|_| "the engine is stopping".to_owned())?;
     let peers = rx.recv_timeout(Duration::from_secs(15)).map_err(|_| "the tracker did not answer".to_owned())??;
-    let me = ctx.settings.listen;
     Ok(peers
         .into_iter()
         .filter_map(|p| match p {
