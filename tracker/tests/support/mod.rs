@@ -118,16 +118,15 @@ impl Client {
     }
 }
 
-/// Polls `check` until it holds or `TIMEOUT` passes; for state that
-/// changes with time on the tracker's side (expiry).
+/// Repeats `check` until it holds or `TIMEOUT` passes, for state that
+/// changes with time on the tracker's side (expiry). `check` talks to the
+/// tracker, so each try waits on real replies; nothing sleeps.
 pub fn eventually(mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + TIMEOUT;
     while Instant::now() < deadline {
         if check() {
             return true;
         }
-        std::thread::yield_now();
-        std::thread::sleep(Duration::from_millis(20));
     }
     false
 }
