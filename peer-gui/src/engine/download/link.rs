@@ -169,7 +169,8 @@ impl Link {
                             let _ = self.events.send(Event::Failed(self.id, piece.index, Failure::BadHash));
                         } else {
                             // The writer reports it verified once it is on disk.
-                            let write = Write { link: self.id, index: piece.index, bytes: piece.bytes.to_vec() };
+                            let bytes = super::aligned::AlignedBuf::copy_of(piece.bytes);
+                            let write = Write { link: self.id, index: piece.index, bytes };
                             self.writes.send(write).map_err(|_| WireError::Closed)?;
                         }
                     }

@@ -3,6 +3,7 @@
 //! pool) that fetch and verify pieces. Links talk to the coordinator only
 //! through events, so no lock is held across network or disk I/O.
 
+pub mod aligned;
 pub mod link;
 pub mod progress;
 pub mod scheduler;

@@ -14,12 +14,12 @@ use super::link::{Event, Failure};
 use super::scheduler::LinkId;
 use super::storage::Storage;
 
-/// A verified piece to write.
+/// A verified piece to write, in a buffer aligned for direct I/O.
 #[derive(Debug)]
 pub struct Write {
     pub link: LinkId,
     pub index: u32,
-    pub bytes: Vec<u8>,
+    pub bytes: super::aligned::AlignedBuf,
 }
 
 /// Bytes queued for writing at most (so memory stays bounded whatever
@@ -38,7 +38,7 @@ pub fn spawn(
     std::thread::Builder::new().name("download-writer".into()).spawn(move || {
         for w in rx {
             writing.fetch_add(1, Ordering::SeqCst);
-            let event = match storage.write_piece(&layout, w.index, &w.bytes) {
+            let event = match storage.write_piece(&layout, w.index, w.bytes.as_slice()) {
                 Ok(()) => Event::Verified(w.link, w.index),
                 Err(e) => Event::Failed(w.link, w.index, Failure::Disk(e)),
             };
