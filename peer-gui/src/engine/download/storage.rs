@@ -39,7 +39,7 @@ impl Storage {
 
     pub fn write_piece(&self, layout: &Layout, index: u32, bytes: &[u8]) -> io::Result<()> {
         let offset = layout.offset(index);
-        let aligned = |n: u64| n % super::aligned::BLOCK as u64 == 0;
+        let aligned = |n: u64| n.is_multiple_of(super::aligned::BLOCK as u64);
         if let Some(direct) = &self.direct
             && aligned(offset)
             && aligned(bytes.len() as u64)
