@@ -66,11 +66,13 @@ impl LocalFile {
             .layout
             .piece_len(index)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "piece index out of range"))?;
-        let file = {
-            let mut handle = self.handle.lock();
-            match &*handle {
-                Some(f) => f.clone(),
-                None => handle.insert(Arc::new(File::open(&self.path)?)).clone(),
+        // Opened outside the lock: no thread waits on another's disk I/O.
+        let cached = self.handle.lock().clone();
+        let file = match cached {
+            Some(f) => f,
+            None => {
+                let opened = Arc::new(File::open(&self.path)?);
+                self.handle.lock().get_or_insert(opened).clone()
             }
         };
         buf.resize(len as usize, 0);
@@ -105,9 +107,6 @@ pub struct Library {
     dir: PathBuf,
     files: RwLock<HashMap<FileKey, Arc<LocalFile>>>,
     cache: Mutex<HashMap<Stamp, Cached>>,
-    /// One save at a time: the scanner, a rescan and a finished download
-    /// may all save, through the same temporary file.
-    saving: Mutex<()>,
     /// Bumped on every change of the file set, so views can cache lists.
     version: std::sync::atomic::AtomicU64,
 }
@@ -119,7 +118,6 @@ impl Library {
             dir: dir.to_owned(),
             files: RwLock::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
-            saving: Mutex::new(()),
             version: std::sync::atomic::AtomicU64::new(0),
         };
         lib.load_cache();
@@ -294,18 +292,29 @@ impl Library {
     }
 
     fn save_cache(&self) {
-        let _one_at_a_time = self.saving.lock();
-        let tmp = self.dir.join(format!("{CACHE_FILE}.tmp"));
+        // Formatted under the lock, written outside it. Each save has its
+        // own temporary file, so concurrent saves cannot interleave; the
+        // last rename wins, and every version is a whole file.
+        let text: String = {
+            let cache = self.cache.lock();
+            cache
+                .iter()
+                .map(|(s, c)| {
+                    let hashes: String = c.hashes.iter().map(hex::encode).collect();
+                    format!("{} {} {} {} {} {}\n", s.size, s.mtime_ns, c.piece_size, c.key, hashes, s.name)
+                })
+                .collect()
+        };
+        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let tmp = self.dir.join(format!("{CACHE_FILE}.tmp{}", SAVES.fetch_add(1, Ordering::Relaxed)));
         let write = || -> io::Result<()> {
-            let mut out = io::BufWriter::new(File::create(&tmp)?);
-            for (s, c) in self.cache.lock().iter() {
-                let hashes: String = c.hashes.iter().map(hex::encode).collect();
-                writeln!(out, "{} {} {} {} {} {}", s.size, s.mtime_ns, c.piece_size, c.key, hashes, s.name)?;
-            }
-            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            let mut out = File::create(&tmp)?;
+            out.write_all(text.as_bytes())?;
+            out.sync_all()?;
             std::fs::rename(&tmp, self.dir.join(CACHE_FILE))
         };
         if let Err(e) = write() {
+            let _ = std::fs::remove_file(&tmp);
             log::warn!("cannot save the key cache in {}: {e}", self.dir.display());
         }
     }
