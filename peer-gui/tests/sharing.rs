@@ -90,10 +90,7 @@ fn tracker_down_at_start_then_up() {
 fn the_server_refuses_replies_sent_as_requests() {
     use std::io::{BufRead, BufReader, Write};
     let tracker = Tracker::start();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("s.bin"), random_bytes(10_000, 2)).unwrap();
-    let p = Peer::in_dir(1, tracker.addr, dir);
-    p.wait_sharing();
+    let p = seeder_with(tracker.addr, 1, "s.bin", &random_bytes(10_000, 2));
     let key = p.engine.snapshot().files[0].entry.key.clone();
     let mut s = std::net::TcpStream::connect(p.engine.settings().listen).unwrap();
     s.set_read_timeout(Some(TIMEOUT)).unwrap();
@@ -111,10 +108,7 @@ fn idle_connections_cannot_lock_others_out_of_the_server() {
     use peer::engine::server::MAX_CONNECTIONS;
     use std::io::{BufRead, BufReader, Read, Write};
     let tracker = Tracker::start();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("s.bin"), random_bytes(10_000, 3)).unwrap();
-    let p = Peer::in_dir(1, tracker.addr, dir);
-    p.wait_sharing();
+    let p = seeder_with(tracker.addr, 1, "s.bin", &random_bytes(10_000, 3));
     let key = p.engine.snapshot().files[0].entry.key.clone();
     let addr = p.engine.settings().listen;
     let connect = || {

@@ -8,14 +8,6 @@ use peer::engine::DownloadState;
 use support::fake::{Behaviour, FakePeer};
 use support::*;
 
-fn seeder_with(tracker: std::net::SocketAddr, id: u32, name: &str, data: &[u8]) -> Peer {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(name), data).unwrap();
-    let p = Peer::in_dir(id, tracker, dir);
-    p.wait_sharing();
-    p
-}
-
 #[test]
 fn four_seeders_each_serve_the_leecher() {
     let tracker = Tracker::start();

@@ -141,3 +141,12 @@ pub fn digest_of(data: &[u8]) -> Arc<common::hashing::FileDigest> {
     let layout = common::Layout::for_length(data.len() as u64).unwrap();
     Arc::new(common::hashing::digest_reader(data, layout).unwrap())
 }
+
+/// A peer sharing one file `name` with `data`, announced to the tracker.
+pub fn seeder_with(tracker: SocketAddr, id: u32, name: &str, data: &[u8]) -> Peer {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(name), data).unwrap();
+    let p = Peer::in_dir(id, tracker, dir);
+    p.wait_sharing();
+    p
+}
