@@ -133,10 +133,15 @@ fn drive(addr: SocketAddr, n: usize, secs: f64) -> io::Result<Report> {
     let mut latencies: Vec<u32> = Vec::with_capacity(1 << 20);
     let mut buf = vec![0u8; 65536];
     let mut started = vec![false; n];
+    // Measure `secs` once every connection has had a reply (warm-up: the
+    // connects and first turns of 10,000 connections take a while).
     let start = Instant::now();
-    let end = start + Duration::from_secs_f64(secs);
-    let mut warm = None;
-    while Instant::now() < end {
+    let mut warm: Option<Instant> = None;
+    let done = |warm: Option<Instant>| match warm {
+        Some(w) => w.elapsed().as_secs_f64() >= secs,
+        None => start.elapsed() > Duration::from_secs(60),
+    };
+    while !done(warm) {
         poll.poll(&mut events, Some(Duration::from_millis(100)))?;
         for ev in events.iter() {
             let i = ev.token().0;

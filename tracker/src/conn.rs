@@ -35,6 +35,8 @@ pub struct Conn {
     pub last_input: Instant,
     /// The unfinished line was already tried as a whole command.
     pub pause_tried: bool,
+    /// The last read filled the whole buffer: more bytes may be queued.
+    pub maybe_more: bool,
 }
 
 /// What to do with a connection after a turn.
@@ -56,11 +58,13 @@ impl Conn {
             partial_since: None,
             last_input: Instant::now(),
             pause_tried: false,
+            maybe_more: false,
         }
     }
 
     /// Reads what has arrived (once), answers every complete line.
     pub fn on_readable(&mut self, shared: &Shared, scratch: &mut [u8; READ_CHUNK]) -> Verdict {
+        self.maybe_more = false;
         let n = match self.stream.read(scratch) {
             Ok(0) => return Verdict::Close,
             Ok(n) => n,
@@ -77,6 +81,7 @@ impl Conn {
                 return Verdict::Close;
             }
         };
+        self.maybe_more = n == READ_CHUNK;
         let now = Instant::now();
         self.last_input = now;
         self.pause_tried = false;

@@ -5,8 +5,12 @@
 //! (one thread, `mio`) owns every idle connection. When one has bytes to
 //! read, or has paused on an unfinished line, it is moved to a worker
 //! through a channel; the worker reads once, answers, and sends it back,
-//! and the reactor re-arms it. Re-arming (`reregister`) reports the
-//! socket again if more bytes came in meanwhile, so nothing is missed.
+//! and the reactor takes it back. Sockets are registered once,
+//! edge-triggered: Linux reports every arrival of bytes, so nothing is
+//! missed without re-arming after each turn. Bytes that arrive while a
+//! worker has the connection are remembered as a pending event, and a
+//! read that filled the whole buffer (more may be queued) earns another
+//! turn at once; either way the connection goes straight back to a worker.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -75,8 +79,15 @@ pub fn serve(
         .collect::<io::Result<_>>()?;
     drop(done_tx);
 
-    let mut reactor =
-        Reactor { poll, idle: HashMap::new(), partial: HashSet::new(), next_token: 2, jobs: job_tx, connections };
+    let mut reactor = Reactor {
+        poll,
+        idle: HashMap::new(),
+        partial: HashSet::new(),
+        pending: HashSet::new(),
+        next_token: 2,
+        jobs: job_tx,
+        connections,
+    };
     let result = reactor.run(&listener, &done_rx, &shared, &shutdown, &wake);
     drop(reactor);
     for worker in workers {
@@ -120,6 +131,8 @@ struct Reactor {
     idle: HashMap<Token, Conn>,
     /// Idle connections holding an unfinished line (usually few).
     partial: HashSet<Token>,
+    /// Connections on a worker that got more bytes meanwhile.
+    pending: HashSet<Token>,
     next_token: usize,
     jobs: Sender<Job>,
     connections: Arc<AtomicUsize>,
@@ -154,7 +167,12 @@ impl Reactor {
                 match event.token() {
                     LISTENER => self.accept(listener),
                     WAKER => {}
-                    token => self.dispatch(token, Turn::Readable),
+                    token => {
+                        if !self.dispatch(token, Turn::Readable) {
+                            // On a worker: remember it for its return.
+                            self.pending.insert(token);
+                        }
+                    }
                 }
             }
             for Done { token, conn, verdict } in done.try_iter() {
@@ -202,32 +220,34 @@ impl Reactor {
         }
     }
 
-    fn dispatch(&mut self, token: Token, turn: Turn) {
-        // Not idle: a worker has it, and re-arming will report it again.
-        let Some(conn) = self.idle.remove(&token) else { return };
+    /// Gives `token` a turn; false if a worker has it already.
+    fn dispatch(&mut self, token: Token, turn: Turn) -> bool {
+        // Not idle: a worker has it.
+        let Some(conn) = self.idle.remove(&token) else { return false };
         self.partial.remove(&token);
         if let Err(e) = self.jobs.send(Job { token, conn, turn }) {
             let Job { token, conn, .. } = e.into_inner();
             self.close(token, conn);
         }
+        true
     }
 
     fn take_back(&mut self, token: Token, conn: Conn, verdict: Verdict) {
         if verdict == Verdict::Close {
             return self.close(token, conn);
         }
-        let rearm = self.poll.registry().reregister(&mut SourceFd(&conn.stream.as_raw_fd()), token, Interest::READABLE);
-        if let Err(e) = rearm {
-            log::warn!("{}: cannot watch this connection any more: {e}", conn.addr);
-            return self.close(token, conn);
-        }
+        let again = self.pending.remove(&token) || conn.maybe_more;
         if conn.partial_since.is_some() {
             self.partial.insert(token);
         }
         self.idle.insert(token, conn);
+        if again {
+            self.dispatch(token, Turn::Readable);
+        }
     }
 
-    fn close(&mut self, _token: Token, conn: Conn) {
+    fn close(&mut self, token: Token, conn: Conn) {
+        self.pending.remove(&token);
         let _ = self.poll.registry().deregister(&mut SourceFd(&conn.stream.as_raw_fd()));
         log::debug!("{}: closed", conn.addr);
         self.connections.fetch_sub(1, Ordering::Relaxed);
