@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use common::config::PeersConfig;
-use common::protocol::{Criterion, FileEntry};
+use common::protocol::FileEntry;
 
 use crate::engine::{DownloadState, Engine, Settings};
 
@@ -148,12 +148,8 @@ fn share(engine: Engine) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_criteria(words: &[String]) -> Result<Vec<Criterion>, String> {
-    common::protocol::parse_query(&words.join(" ")).map_err(|e| e.to_string())
-}
-
 fn search(engine: &Engine, words: &[String]) -> Result<ExitCode, String> {
-    let criteria = parse_criteria(words)?;
+    let criteria = common::protocol::parse_query(&words.join(" ")).map_err(|e| e.to_string())?;
     wait_for_tracker(engine)?;
     let results = engine.search(criteria)?;
     let mut out = std::io::stdout().lock();

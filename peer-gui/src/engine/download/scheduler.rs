@@ -114,6 +114,7 @@ impl Scheduler {
     }
 
     /// Pieces currently asked of `link`.
+    #[cfg(test)]
     pub fn in_flight(&self, link: LinkId) -> usize {
         self.requested.values().filter(|l| l.contains(&link)).count()
     }

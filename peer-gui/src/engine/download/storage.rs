@@ -89,14 +89,6 @@ impl Storage {
         let _ = std::fs::remove_file(&self.manifest);
         Ok(self.target)
     }
-
-    /// Removes the partial data and the manifest (cancel).
-    pub fn discard(self) {
-        drop(self.direct);
-        drop(self.file);
-        let _ = std::fs::remove_file(&self.part);
-        let _ = std::fs::remove_file(&self.manifest);
-    }
 }
 
 pub fn paths(dir: &Path, name: &FileName, key: &FileKey) -> (PathBuf, PathBuf) {
