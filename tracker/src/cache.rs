@@ -7,12 +7,18 @@
 //! critical sections are a few microseconds and uncontended most of the
 //! time, which beats the complexity of sharding or a lock-free map.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap as StdHashMap, HashSet as StdHashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::FileKey;
 use common::protocol::{Criterion, FileEntry, FileName};
+
+// foldhash, randomly seeded per map: SipHash was a tenth of the
+// tracker's user-space time, and the seed still keeps peers from
+// choosing keys that collide.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = StdHashSet<K, foldhash::fast::RandomState>;
 
 /// A peer: source IP of its connection and the port it listens on.
 pub type PeerId = SocketAddr;
@@ -90,21 +96,30 @@ impl Cache {
     /// and size.
     fn replace_holdings(&mut self, peer: PeerId, seed: Vec<FileKey>, leech: Vec<FileKey>, now: Instant) {
         let old = self.peers.insert(peer, PeerEntry { seed, leech, last_seen: now });
-        let old_keys: Vec<FileKey> = old.map(|o| o.seed.into_iter().chain(o.leech).collect()).unwrap_or_default();
-        for key in &old_keys {
+        let old_keys = old.map(|o| [o.seed, o.leech]).unwrap_or_default();
+        for key in old_keys.iter().flatten() {
             if let Some(record) = self.files.get_mut(key) {
                 record.seeders.remove(&peer);
                 record.leechers.remove(&peer);
             }
         }
         let held = &self.peers[&peer];
-        for key in &held.seed {
-            self.files.entry(key.clone()).or_default().seeders.insert(peer);
+        for (keys, seeding) in [(&held.seed, true), (&held.leech, false)] {
+            for key in keys {
+                // Look up before `entry`: most keys are known, and `entry`
+                // would clone (allocate) the key just to find that out.
+                let record = match self.files.get_mut(key) {
+                    Some(record) => record,
+                    None => self.files.entry(key.clone()).or_default(),
+                };
+                if seeding {
+                    record.seeders.insert(peer)
+                } else {
+                    record.leechers.insert(peer)
+                };
+            }
         }
-        for key in &held.leech {
-            self.files.entry(key.clone()).or_default().leechers.insert(peer);
-        }
-        for key in old_keys {
+        for key in old_keys.into_iter().flatten() {
             self.drop_if_unheld(key);
         }
     }
