@@ -2,13 +2,14 @@
 //! are cut here and handed to `handler`; replies are written back with
 //! the line ending of the request.
 //!
-//! A connection is only ever touched by one thread at a time: the
-//! reactor while it is idle, one worker while it has input.
+//! A connection is only ever touched by the worker whose turn it is
+//! (see `slot`).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
+use common::config::TrackerConfig;
 use common::protocol::frame::{next_line, pending_line};
 use common::protocol::{Limits, LineEnding, ParseError, TrackerReply, TrackerRequest};
 
@@ -18,6 +19,20 @@ use crate::handler::{Shared, handle};
 /// Bytes read per readiness event: bounds one connection's turn so
 /// others are served fairly.
 pub const READ_CHUNK: usize = 16 * 1024;
+/// A worker's buffers, reused across turns: a request costs no
+/// allocation for its input or its reply.
+#[derive(Debug)]
+pub struct Buffers {
+    read: Box<[u8; READ_CHUNK]>,
+    out: Vec<u8>,
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Self { read: Box::new([0; READ_CHUNK]), out: Vec::new() }
+    }
+}
+
 /// Malformed requests in a row before the connection is closed.
 pub const MAX_MALFORMED: u8 = 3;
 
@@ -63,17 +78,16 @@ impl Conn {
     }
 
     /// Reads what has arrived (once), answers every complete line.
-    pub fn on_readable(&mut self, shared: &Shared, scratch: &mut [u8; READ_CHUNK]) -> Verdict {
+    pub fn on_readable(&mut self, shared: &Shared, bufs: &mut Buffers) -> Verdict {
+        let Buffers { read: scratch, out } = bufs;
         self.maybe_more = false;
-        let n = match self.stream.read(scratch) {
+        // The socket blocks (for writes), but this read must not: a turn
+        // can be queued for bytes an earlier read already took.
+        let read = rustix::net::recv(&self.stream, &mut scratch[..], rustix::net::RecvFlags::DONTWAIT);
+        let n = match read.map(|(n, _)| n).map_err(io::Error::from) {
             Ok(0) => return Verdict::Close,
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-                ) =>
-            {
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
                 return Verdict::Keep;
             }
             Err(e) => {
@@ -99,19 +113,41 @@ impl Conn {
             }
         }
         self.buf.extend_from_slice(input);
-        let mut out = Vec::new();
-        let verdict = self.answer_lines(shared, &mut out);
+        out.clear();
+        let verdict = self.answer_lines(shared, out);
         let partial = !self.buf.is_empty() || self.discarding;
         self.partial_since = if partial { Some(self.partial_since.unwrap_or(now)) } else { None };
         if self.buf.is_empty() && self.buf.capacity() > 4 * READ_CHUNK {
             self.buf = Vec::new();
         }
-        self.send(&out, verdict)
+        self.send(out, verdict)
+    }
+
+    /// When an unfinished line needs looking at: the sender's pause, then
+    /// the slowloris limit.
+    pub fn deadline(&self, config: &TrackerConfig) -> Option<Instant> {
+        let close = self.partial_since? + config.partial_timeout;
+        Some(if self.pause_tried { close } else { close.min(self.last_input + config.line_pause) })
+    }
+
+    /// A deadline passed: close a connection that held an unfinished line
+    /// too long, or try the line of a sender that paused.
+    pub fn on_timer(&mut self, shared: &Shared, now: Instant, bufs: &mut Buffers) -> Verdict {
+        let config = &shared.config;
+        let Some(since) = self.partial_since else { return Verdict::Keep };
+        if since + config.partial_timeout <= now {
+            log::info!("{}: closing, unfinished line held for {:?}", self.addr, config.partial_timeout);
+            return Verdict::Close;
+        }
+        if !self.pause_tried && self.last_input + config.line_pause <= now {
+            return self.on_pause(shared, &mut bufs.out);
+        }
+        Verdict::Keep
     }
 
     /// The sender paused on an unfinished line: if it is a whole command
     /// (one course peer never ends its lines), answer it.
-    pub fn on_pause(&mut self, shared: &Shared) -> Verdict {
+    fn on_pause(&mut self, shared: &Shared, out: &mut Vec<u8>) -> Verdict {
         self.pause_tried = true;
         let limits = self.limits(shared);
         let Some(line) = pending_line(&self.buf) else { return Verdict::Keep };
@@ -120,9 +156,9 @@ impl Conn {
         self.buf.clear();
         self.partial_since = None;
         self.malformed = 0;
-        let mut out = Vec::new();
-        let _ = reply.write(&mut out, LineEnding::Lf);
-        self.send(&out, Verdict::Keep)
+        out.clear();
+        let _ = reply.write(out, LineEnding::Lf);
+        self.send(out, Verdict::Keep)
     }
 
     fn limits(&self, shared: &Shared) -> Limits {

@@ -15,6 +15,7 @@ pub mod conn;
 pub mod handler;
 pub mod reactor;
 pub mod shutdown;
+pub mod slot;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};

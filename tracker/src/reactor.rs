@@ -2,58 +2,84 @@
 //!
 //! Sockets are blocking; what keeps a fixed pool from meaning "at most N
 //! peers" is that idle connections never sit on a worker. The reactor
-//! (one thread, `mio`) owns every idle connection. When one has bytes to
-//! read, or has paused on an unfinished line, it is moved to a worker
-//! through a channel; the worker reads once, answers, and sends it back,
-//! and the reactor takes it back. Sockets are registered once,
-//! edge-triggered: Linux reports every arrival of bytes, so nothing is
-//! missed without re-arming after each turn. Bytes that arrive while a
-//! worker has the connection are remembered as a pending event, and a
-//! read that filled the whole buffer (more may be queued) earns another
-//! turn at once; either way the connection goes straight back to a worker.
+//! (one thread, `mio`) watches every connection. When one has bytes to
+//! read, or has paused on an unfinished line, the reactor queues it for
+//! the pool; a worker reads once, answers, and hands it back by marking
+//! it idle in its [`Slot`], which the reactor watches again. No message
+//! goes back to the reactor for an ordinary turn: waking it for each one
+//! cost as much as the turn itself.
+//!
+//! Sockets are registered once, edge-triggered: Linux reports every
+//! arrival of bytes, so nothing is missed without re-arming after each
+//! turn. Arrivals during a turn, or a read that filled the whole buffer,
+//! earn another turn at the back of the queue, so a flooding client
+//! cannot starve the others.
 
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::conn::{Conn, READ_CHUNK, Verdict};
+use crate::conn::{Buffers, Conn, Verdict};
 use crate::handler::Shared;
 use crate::shutdown::Shutdown;
+use crate::slot::Slot;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
+/// The reactor polls at least this often, even with every worker busy
+/// (stuck writing to clients that stopped reading, say).
+const MAX_CATCH_UP: Duration = Duration::from_millis(10);
 /// A worker never waits longer than this on a client that stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Why a connection is handed to a worker.
-#[derive(Debug, Clone, Copy)]
-enum Turn {
-    Readable,
-    Paused,
+enum Job {
+    Read(Arc<Slot>),
+    /// A deadline of its unfinished line passed.
+    Timer(Arc<Slot>),
+    Stop,
 }
 
-struct Job {
-    token: Token,
-    conn: Conn,
-    turn: Turn,
+/// What a worker tells the reactor; rare, so each one wakes it.
+enum Note {
+    Closed(Token),
+    /// The connection holds an unfinished line; look at it again then.
+    Deadline(Token, Instant),
 }
 
-struct Done {
-    token: Token,
-    conn: Conn,
-    verdict: Verdict,
+/// What a worker needs besides its job queue.
+struct Pool {
+    shared: Arc<Shared>,
+    jobs: Sender<Job>,
+    notes: Sender<Note>,
+    waker: Arc<Waker>,
+    connections: Arc<AtomicUsize>,
+    catch_up: CatchUp,
 }
 
-/// Runs until `shutdown`: accepts, dispatches, re-arms, times out
-/// unfinished lines. Returns once every worker has finished its turn.
+/// The reactor waits for the pool to catch up before it polls again.
+/// Polling while the workers are busy would only move events from
+/// epoll's ready list to the job queue, one wake-up of the reactor per
+/// arriving request; waiting lets them pile up in the ready list, free,
+/// and one poll takes them all. The worker that takes the last queued
+/// job wakes the reactor (park/unpark keep a token, so no wake-up is
+/// lost); `waiting` and the queue are each written by one side and read
+/// by the other, with a SeqCst fence between on both sides.
+struct CatchUp {
+    reactor: std::thread::Thread,
+    waiting: AtomicBool,
+}
+
+/// Runs until `shutdown`: accepts, dispatches turns, fires the deadlines
+/// of unfinished lines. Returns once every worker has finished its turn.
 pub fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
@@ -65,74 +91,123 @@ pub fn serve(
     poll.registry().register(&mut SourceFd(&listener.as_raw_fd()), LISTENER, Interest::READABLE)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     shutdown.add_waker(waker.clone());
-    let wake = Arc::new(Wake { waker, sleeping: AtomicBool::new(false) });
 
     let (job_tx, job_rx) = crossbeam_channel::unbounded::<Job>();
-    let (done_tx, done_rx) = crossbeam_channel::unbounded::<Done>();
+    let (note_tx, note_rx) = crossbeam_channel::unbounded::<Note>();
+    let catch_up = CatchUp { reactor: std::thread::current(), waiting: AtomicBool::new(false) };
+    let pool =
+        Arc::new(Pool { shared: shared.clone(), jobs: job_tx.clone(), notes: note_tx, waker, connections, catch_up });
     let workers: Vec<_> = (0..shared.config.workers)
         .map(|i| {
-            let (jobs, done, shared, wake) = (job_rx.clone(), done_tx.clone(), shared.clone(), wake.clone());
-            std::thread::Builder::new()
-                .name(format!("tracker-worker-{i}"))
-                .spawn(move || work(jobs, done, shared, wake))
+            let (jobs, pool) = (job_rx.clone(), pool.clone());
+            std::thread::Builder::new().name(format!("tracker-worker-{i}")).spawn(move || work(&jobs, &pool))
         })
         .collect::<io::Result<_>>()?;
-    drop(done_tx);
 
     let mut reactor = Reactor {
         poll,
-        idle: HashMap::new(),
-        partial: HashSet::new(),
-        pending: HashSet::new(),
+        slots: HashMap::new(),
+        deadlines: BinaryHeap::new(),
+        scheduled: HashMap::new(),
         next_token: 2,
         jobs: job_tx,
-        connections,
+        connections: pool.connections.clone(),
     };
-    let result = reactor.run(&listener, &done_rx, &shared, &shutdown, &wake);
-    drop(reactor);
+    let result = reactor.run(&listener, &note_rx, &shutdown, &pool.catch_up, &job_rx);
+    for _ in &workers {
+        let _ = reactor.jobs.send(Job::Stop);
+    }
     for worker in workers {
         let _ = worker.join();
     }
+    log::info!("shutting down: {} connections closed", reactor.slots.len());
     result
 }
 
-/// Wakes the reactor only when it sleeps in `poll`: an eventfd write per
-/// finished turn would cost as much as the turn itself. The reactor sets
-/// `sleeping` and then looks at the done queue; a worker queues and then
-/// reads `sleeping`, with a SeqCst fence between on both sides, so one of
-/// them always sees the other.
-struct Wake {
-    waker: Arc<Waker>,
-    sleeping: AtomicBool,
+/// A worker: one connection's turn at a time. What it owns: the
+/// connection while serving it, and buffers reused across turns.
+fn work(jobs: &Receiver<Job>, pool: &Pool) {
+    let mut bufs = Buffers::default();
+    for job in jobs {
+        if jobs.is_empty() {
+            pool.catch_up.caught_up();
+        }
+        let (slot, verdict, more, deadline) = {
+            let (slot, read) = match job {
+                Job::Read(slot) => (slot, true),
+                Job::Timer(slot) => (slot, false),
+                Job::Stop => return,
+            };
+            let mut guard = slot.conn();
+            let Some(conn) = guard.as_mut() else { continue };
+            let verdict = if read {
+                slot.begin_read();
+                conn.on_readable(&pool.shared, &mut bufs)
+            } else {
+                conn.on_timer(&pool.shared, Instant::now(), &mut bufs)
+            };
+            let (more, deadline) = (conn.maybe_more, conn.deadline(&pool.shared.config));
+            drop(guard);
+            (slot, verdict, more, deadline)
+        };
+        let token = slot.token;
+        if verdict == Verdict::Close {
+            slot.close();
+            pool.connections.fetch_sub(1, Ordering::Relaxed);
+            pool.note(Note::Closed(token));
+        } else if more || slot.end_turn() {
+            // Still ours: to the back of the queue, for fairness.
+            let _ = pool.jobs.send(Job::Read(slot));
+        } else if let Some(at) = deadline {
+            pool.note(Note::Deadline(token, at));
+        }
+    }
 }
 
-/// A worker: one connection's turn at a time. What it owns: the
-/// connection while serving it, and a read buffer reused across turns.
-fn work(jobs: Receiver<Job>, done: Sender<Done>, shared: Arc<Shared>, wake: Arc<Wake>) {
-    let mut scratch = Box::new([0u8; READ_CHUNK]);
-    for Job { token, mut conn, turn } in jobs {
-        let verdict = match turn {
-            Turn::Readable => conn.on_readable(&shared, &mut scratch),
-            Turn::Paused => conn.on_pause(&shared),
-        };
-        if done.send(Done { token, conn, verdict }).is_err() {
-            return;
+impl CatchUp {
+    /// Worker: the queue is empty.
+    fn caught_up(&self) {
+        fence(Ordering::SeqCst);
+        if self.waiting.load(Ordering::Relaxed) && self.waiting.swap(false, Ordering::Relaxed) {
+            self.reactor.unpark();
         }
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if wake.sleeping.swap(false, Ordering::SeqCst) {
-            let _ = wake.waker.wake();
+    }
+
+    /// Reactor: waits until the queue is empty or `limit` passed.
+    fn wait(&self, jobs: &Receiver<Job>, limit: Instant) {
+        self.waiting.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        while !jobs.is_empty() {
+            let now = Instant::now();
+            if now >= limit {
+                break;
+            }
+            std::thread::park_timeout(limit - now);
+        }
+        self.waiting.store(false, Ordering::Relaxed);
+    }
+}
+
+impl Pool {
+    fn note(&self, note: Note) {
+        if self.notes.send(note).is_ok()
+            && let Err(e) = self.waker.wake()
+        {
+            log::warn!("cannot wake the reactor: {e}");
         }
     }
 }
 
 struct Reactor {
     poll: Poll,
-    /// Connections waiting for input; the others are on a worker.
-    idle: HashMap<Token, Conn>,
-    /// Idle connections holding an unfinished line (usually few).
-    partial: HashSet<Token>,
-    /// Connections on a worker that got more bytes meanwhile.
-    pending: HashSet<Token>,
+    slots: HashMap<Token, Arc<Slot>>,
+    /// When to look at unfinished lines again: the heap orders them, the
+    /// map keeps one live entry per connection (an entry not matching it
+    /// is stale and skipped), so a client cannot grow the heap faster
+    /// than it opens connections. An entry that is no longer due by the
+    /// time it fires only costs a turn that finds nothing to do.
+    deadlines: BinaryHeap<Reverse<(Instant, Token)>>,
+    scheduled: HashMap<Token, Instant>,
     next_token: usize,
     jobs: Sender<Job>,
     connections: Arc<AtomicUsize>,
@@ -142,22 +217,20 @@ impl Reactor {
     fn run(
         &mut self,
         listener: &TcpListener,
-        done: &Receiver<Done>,
-        shared: &Shared,
+        notes: &Receiver<Note>,
         shutdown: &Shutdown,
-        wake: &Wake,
+        catch_up: &CatchUp,
+        queue: &Receiver<Job>,
     ) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         while !shutdown.is_triggered() {
-            let mut timeout = self.next_deadline(shared).map(|d| d.saturating_duration_since(Instant::now()));
-            wake.sleeping.store(true, Ordering::SeqCst);
-            std::sync::atomic::fence(Ordering::SeqCst);
-            if !done.is_empty() {
-                timeout = Some(Duration::ZERO);
+            if !queue.is_empty() {
+                let limit = Instant::now() + MAX_CATCH_UP;
+                let limit = self.deadlines.peek().map_or(limit, |Reverse((at, _))| limit.min(*at));
+                catch_up.wait(queue, limit);
             }
-            let polled = self.poll.poll(&mut events, timeout);
-            wake.sleeping.store(false, Ordering::SeqCst);
-            if let Err(e) = polled {
+            let timeout = self.deadlines.peek().map(|Reverse((at, _))| at.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -168,19 +241,25 @@ impl Reactor {
                     LISTENER => self.accept(listener),
                     WAKER => {}
                     token => {
-                        if !self.dispatch(token, Turn::Readable) {
-                            // On a worker: remember it for its return.
-                            self.pending.insert(token);
+                        if let Some(slot) = self.slots.get(&token)
+                            && slot.on_ready()
+                        {
+                            let _ = self.jobs.send(Job::Read(slot.clone()));
                         }
                     }
                 }
             }
-            for Done { token, conn, verdict } in done.try_iter() {
-                self.take_back(token, conn, verdict);
+            for note in notes.try_iter() {
+                match note {
+                    Note::Closed(token) => {
+                        self.slots.remove(&token);
+                        self.scheduled.remove(&token);
+                    }
+                    Note::Deadline(token, at) => self.schedule(token, at),
+                }
             }
-            self.check_partial(shared);
+            self.fire_deadlines();
         }
-        log::info!("shutting down: {} idle connections closed", self.idle.len());
         Ok(())
     }
 
@@ -191,18 +270,17 @@ impl Reactor {
                     let setup = stream
                         .set_nonblocking(false)
                         .and_then(|()| stream.set_nodelay(true))
-                        .and_then(|()| stream.set_write_timeout(Some(WRITE_TIMEOUT)))
-                        // A safety net: a turn is only given on readiness.
-                        .and_then(|()| stream.set_read_timeout(Some(Duration::from_millis(100))));
+                        .and_then(|()| stream.set_write_timeout(Some(WRITE_TIMEOUT)));
                     let token = Token(self.next_token);
                     self.next_token += 1;
                     let registered = setup.and_then(|()| {
-                        self.poll.registry().register(&mut SourceFd(&stream.as_raw_fd()), token, Interest::READABLE)
+                        let interest = Interest::READABLE;
+                        self.poll.registry().register(&mut SourceFd(&stream.as_raw_fd()), token, interest)
                     });
                     match registered {
                         Ok(()) => {
                             log::debug!("{addr}: connected");
-                            self.idle.insert(token, Conn::new(stream, addr));
+                            self.slots.insert(token, Arc::new(Slot::new(token, Conn::new(stream, addr))));
                             self.connections.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(e) => log::warn!("{addr}: cannot serve this connection: {e}"),
@@ -220,83 +298,32 @@ impl Reactor {
         }
     }
 
-    /// Gives `token` a turn; false if a worker has it already.
-    fn dispatch(&mut self, token: Token, turn: Turn) -> bool {
-        // Not idle: a worker has it.
-        let Some(conn) = self.idle.remove(&token) else { return false };
-        self.partial.remove(&token);
-        if let Err(e) = self.jobs.send(Job { token, conn, turn }) {
-            let Job { token, conn, .. } = e.into_inner();
-            self.close(token, conn);
-        }
-        true
-    }
-
-    fn take_back(&mut self, token: Token, conn: Conn, verdict: Verdict) {
-        if verdict == Verdict::Close {
-            return self.close(token, conn);
-        }
-        let again = self.pending.remove(&token) || conn.maybe_more;
-        if conn.partial_since.is_some() {
-            self.partial.insert(token);
-        }
-        self.idle.insert(token, conn);
-        if again {
-            self.dispatch(token, Turn::Readable);
+    /// A later deadline than the one pending waits for it: that turn
+    /// reports the later one.
+    fn schedule(&mut self, token: Token, at: Instant) {
+        if self.scheduled.get(&token).is_none_or(|pending| at < *pending) {
+            self.scheduled.insert(token, at);
+            self.deadlines.push(Reverse((at, token)));
         }
     }
 
-    fn close(&mut self, token: Token, conn: Conn) {
-        self.pending.remove(&token);
-        let _ = self.poll.registry().deregister(&mut SourceFd(&conn.stream.as_raw_fd()));
-        log::debug!("{}: closed", conn.addr);
-        self.connections.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    fn deadlines(conn: &Conn, shared: &Shared) -> (Option<Instant>, Option<Instant>) {
-        let config = &shared.config;
-        let close = conn.partial_since.map(|t| t + config.partial_timeout);
-        let pause = (!conn.pause_tried).then(|| conn.last_input + config.line_pause);
-        (pause, close)
-    }
-
-    fn next_deadline(&self, shared: &Shared) -> Option<Instant> {
-        self.partial
-            .iter()
-            .filter_map(|t| self.idle.get(t))
-            .flat_map(|c| {
-                let (pause, close) = Self::deadlines(c, shared);
-                [pause, close]
-            })
-            .flatten()
-            .min()
-    }
-
-    /// Closes connections that held an unfinished line too long and gives
-    /// a turn to those whose sender paused.
-    fn check_partial(&mut self, shared: &Shared) {
+    /// Gives a timer turn to idle connections whose deadline passed; a
+    /// busy one reports its deadline again when its turn ends.
+    fn fire_deadlines(&mut self) {
         let now = Instant::now();
-        let due: Vec<(Token, bool)> = self
-            .partial
-            .iter()
-            .filter_map(|t| {
-                let (pause, close) = Self::deadlines(self.idle.get(t)?, shared);
-                if close.is_some_and(|d| d <= now) {
-                    Some((*t, true))
-                } else {
-                    pause.is_some_and(|d| d <= now).then_some((*t, false))
-                }
-            })
-            .collect();
-        for (token, expired) in due {
-            if expired {
-                self.partial.remove(&token);
-                if let Some(conn) = self.idle.remove(&token) {
-                    log::info!("{}: closing, unfinished line held for {:?}", conn.addr, shared.config.partial_timeout);
-                    self.close(token, conn);
-                }
-            } else {
-                self.dispatch(token, Turn::Paused);
+        while let Some(&Reverse((at, token))) = self.deadlines.peek() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            if self.scheduled.get(&token) != Some(&at) {
+                continue;
+            }
+            self.scheduled.remove(&token);
+            if let Some(slot) = self.slots.get(&token)
+                && slot.on_timer()
+            {
+                let _ = self.jobs.send(Job::Timer(slot.clone()));
             }
         }
     }
