@@ -5,7 +5,6 @@
 //! A connection is only ever touched by the worker whose turn it is
 //! (see `slot`).
 
-use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
@@ -15,10 +14,13 @@ use common::protocol::{Limits, LineEnding, ParseError, TrackerReply, TrackerRequ
 
 use crate::cache::PeerId;
 use crate::handler::{Shared, handle};
+use crate::sockio;
 
 /// Bytes read per readiness event: bounds one connection's turn so
 /// others are served fairly.
 pub const READ_CHUNK: usize = 16 * 1024;
+/// Replies are sent once this many bytes are waiting.
+const FLUSH_AT: usize = 64 * 1024;
 /// A worker's buffers, reused across turns: a request costs no
 /// allocation for its input or its reply.
 #[derive(Debug)]
@@ -77,29 +79,20 @@ impl Conn {
         }
     }
 
-    /// Reads what has arrived (once), answers every complete line.
-    pub fn on_readable(&mut self, shared: &Shared, bufs: &mut Buffers) -> Verdict {
+    /// Reads what has arrived, answers every complete line.
+    pub fn on_readable(&mut self, shared: &Shared, bufs: &mut Buffers, drain: bool) -> Verdict {
         let Buffers { read: scratch, out } = bufs;
-        self.maybe_more = false;
-        // The socket blocks (for writes), but this read must not: a turn
-        // can be queued for bytes an earlier read already took.
-        let read = rustix::net::recv(&self.stream, &mut scratch[..], rustix::net::RecvFlags::DONTWAIT);
-        let n = match read.map(|(n, _)| n).map_err(io::Error::from) {
-            Ok(0) => return Verdict::Close,
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
-                return Verdict::Keep;
-            }
-            Err(e) => {
-                log::debug!("{}: read failed: {e}", self.addr);
-                return Verdict::Close;
-            }
-        };
-        self.maybe_more = n == READ_CHUNK;
+        let read = sockio::read_available(&self.stream, &mut scratch[..], drain);
+        self.maybe_more = read.len == READ_CHUNK;
+        // After the peer's end, answer what it sent, then close.
+        let after = if read.end { Verdict::Close } else { Verdict::Keep };
+        if read.len == 0 {
+            return after;
+        }
         let now = Instant::now();
         self.last_input = now;
         self.pause_tried = false;
-        let mut input = &scratch[..n];
+        let mut input = &scratch[..read.len];
         if self.discarding {
             match memchr::memchr(b'\n', input) {
                 Some(end) => {
@@ -108,7 +101,7 @@ impl Conn {
                 }
                 None => {
                     self.partial_since.get_or_insert(now);
-                    return Verdict::Keep;
+                    return self.check_partial(shared, now, after);
                 }
             }
         }
@@ -120,7 +113,23 @@ impl Conn {
         if self.buf.is_empty() && self.buf.capacity() > 4 * READ_CHUNK {
             self.buf = Vec::new();
         }
-        self.send(out, verdict)
+        let verdict = self.send(out, verdict, shared);
+        if out.capacity() > 4 * FLUSH_AT {
+            // One huge reply must not keep its memory for good.
+            *out = Vec::new();
+        }
+        if verdict == Verdict::Close { Verdict::Close } else { self.check_partial(shared, now, after) }
+    }
+
+    /// The slowloris rule, for a connection that keeps sending without
+    /// ever ending its line (it may never be idle for the timer).
+    fn check_partial(&self, shared: &Shared, now: Instant, verdict: Verdict) -> Verdict {
+        let timeout = shared.config.partial_timeout;
+        if self.partial_since.is_some_and(|since| since + timeout <= now) {
+            log::info!("{}: closing, unfinished line held for {timeout:?}", self.addr);
+            return Verdict::Close;
+        }
+        verdict
     }
 
     /// When an unfinished line needs looking at: the sender's pause, then
@@ -133,13 +142,13 @@ impl Conn {
     /// A deadline passed: close a connection that held an unfinished line
     /// too long, or try the line of a sender that paused.
     pub fn on_timer(&mut self, shared: &Shared, now: Instant, bufs: &mut Buffers) -> Verdict {
-        let config = &shared.config;
-        let Some(since) = self.partial_since else { return Verdict::Keep };
-        if since + config.partial_timeout <= now {
-            log::info!("{}: closing, unfinished line held for {:?}", self.addr, config.partial_timeout);
+        if self.partial_since.is_none() {
+            return Verdict::Keep;
+        }
+        if self.check_partial(shared, now, Verdict::Keep) == Verdict::Close {
             return Verdict::Close;
         }
-        if !self.pause_tried && self.last_input + config.line_pause <= now {
+        if !self.pause_tried && self.last_input + shared.config.line_pause <= now {
             return self.on_pause(shared, &mut bufs.out);
         }
         Verdict::Keep
@@ -158,7 +167,7 @@ impl Conn {
         self.malformed = 0;
         out.clear();
         let _ = reply.write(out, LineEnding::Lf);
-        self.send(out, Verdict::Keep)
+        self.send(out, Verdict::Keep, shared)
     }
 
     fn limits(&self, shared: &Shared) -> Limits {
@@ -182,6 +191,14 @@ impl Conn {
                         Err(e) => self.reject(&e),
                     };
                     let _ = reply.write(out, ending);
+                    if out.len() >= FLUSH_AT {
+                        // Many requests in one read: send as we go, so
+                        // their replies never pile up in memory.
+                        if self.send(out, Verdict::Keep, shared) == Verdict::Close {
+                            break Verdict::Close;
+                        }
+                        out.clear();
+                    }
                 }
                 Err(e) => {
                     // Refuse the long line without buffering it: skip to
@@ -198,6 +215,7 @@ impl Conn {
                 }
             }
             if self.malformed >= MAX_MALFORMED {
+                log::info!("{}: closing after {MAX_MALFORMED} malformed requests in a row", self.addr);
                 break Verdict::Close;
             }
         };
@@ -205,9 +223,6 @@ impl Conn {
         if pending_line(&self.buf).is_none() {
             // Only blank lines or NULs left: nothing is pending.
             self.buf.clear();
-        }
-        if verdict == Verdict::Close {
-            log::info!("{}: closing after {MAX_MALFORMED} malformed requests in a row", self.addr);
         }
         verdict
     }
@@ -218,16 +233,74 @@ impl Conn {
         TrackerReply::Error(e.to_string())
     }
 
-    fn send(&mut self, out: &[u8], verdict: Verdict) -> Verdict {
+    fn send(&mut self, out: &[u8], verdict: Verdict, shared: &Shared) -> Verdict {
         if out.is_empty() {
             return verdict;
         }
-        match self.stream.write_all(out) {
+        match sockio::write_all_within(&self.stream, out, sockio::WRITE_TIMEOUT, &shared.shutdown) {
             Ok(()) => verdict,
             Err(e) => {
                 log::info!("{}: closing, reply not delivered: {e}", self.addr);
                 Verdict::Close
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::AtomicU64;
+
+    use common::protocol::{FileEntry, FileName};
+    use parking_lot::Mutex;
+
+    use super::*;
+    use crate::cache::Cache;
+
+    #[test]
+    fn many_big_replies_are_sent_as_they_come_and_their_memory_returned() {
+        let config = TrackerConfig::parse(std::path::Path::new("t.ini"), "tracker_ip = 127.0.0.1\ntracker_port = 1\n");
+        let mut cache = Cache::new();
+        let files = (0..1000)
+            .map(|i| FileEntry {
+                name: FileName::new(&format!("{}{i:04}", "n".repeat(200))).unwrap(),
+                length: i,
+                piece_size: 1,
+                key: common::FileKey::parse(format!("{i:032x}").as_bytes()).unwrap(),
+            })
+            .collect();
+        cache.announce("127.0.0.1:1000".parse().unwrap(), files, vec![], Instant::now());
+        let shared = Shared {
+            cache: Mutex::new(cache),
+            config: config.unwrap(),
+            requests: AtomicU64::new(0),
+            shutdown: Default::default(),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, addr) = listener.accept().unwrap();
+        server.set_write_timeout(Some(sockio::WRITE_SLICE)).unwrap();
+        // 64 requests in one read: about 14 MiB of replies.
+        client.write_all("look []\n".repeat(64).as_bytes()).unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut total = 0;
+            let mut buf = vec![0u8; 1 << 16];
+            while let Ok(n @ 1..) = client.read(&mut buf) {
+                total += n;
+            }
+            total
+        });
+        let mut conn = Conn::new(server, addr);
+        conn.stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        conn.stream.peek(&mut [0u8; 1]).unwrap();
+        let mut bufs = Buffers::default();
+        assert_eq!(conn.on_readable(&shared, &mut bufs, true), Verdict::Keep);
+        assert!(bufs.out.capacity() <= 4 * FLUSH_AT, "kept {} bytes", bufs.out.capacity());
+        drop(conn);
+        let mut one = Vec::new();
+        TrackerReply::List(shared.cache.lock().look(&[], 1000)).write(&mut one, LineEnding::Lf).unwrap();
+        assert_eq!(reader.join().unwrap(), 64 * one.len(), "every reply was sent");
     }
 }

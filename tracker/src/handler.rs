@@ -10,6 +10,7 @@ use common::protocol::{PeerAddr, TrackerReply, TrackerRequest};
 use parking_lot::Mutex;
 
 use crate::cache::{Cache, NotAnnounced, PeerId};
+use crate::shutdown::Shutdown;
 
 /// What every worker shares.
 #[derive(Debug)]
@@ -17,6 +18,8 @@ pub struct Shared {
     pub cache: Mutex<Cache>,
     pub config: TrackerConfig,
     pub requests: AtomicU64,
+    /// Lets a worker give up on a client that does not read.
+    pub shutdown: Shutdown,
 }
 
 /// Serves one request from `source`; `peer` is the identity this

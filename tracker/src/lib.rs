@@ -5,7 +5,10 @@
 //! - [`cache`]: what is known, behind a mutex, with expiry.
 //! - [`handler`]: one request in, one reply out.
 //! - [`conn`]: one connection's framing and buffer.
-//! - [`reactor`]: the readiness thread and the worker pool.
+//! - [`reactor`]: the readiness thread.
+//! - `pool`: the worker pool.
+//! - [`slot`]: whose turn a connection is, between reactor and workers.
+//! - [`sockio`]: reads that never wait, writes under a deadline.
 //!
 //! [`run`] takes a bound listener so tests can bind port 0.
 
@@ -13,9 +16,11 @@ pub mod cache;
 pub mod cli;
 pub mod conn;
 pub mod handler;
+mod pool;
 pub mod reactor;
 pub mod shutdown;
 pub mod slot;
+pub mod sockio;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -49,7 +54,12 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 /// workers have finished the turns they were on.
 pub fn run(listener: TcpListener, config: TrackerConfig, shutdown: Shutdown) -> io::Result<()> {
     raise_fd_limit();
-    let shared = Arc::new(Shared { cache: Mutex::new(Cache::new()), config, requests: AtomicU64::new(0) });
+    let shared = Arc::new(Shared {
+        cache: Mutex::new(Cache::new()),
+        config,
+        requests: AtomicU64::new(0),
+        shutdown: shutdown.clone(),
+    });
     let connections = Arc::new(AtomicUsize::new(0));
     log::info!(
         "tracker listening on {} with {} workers (peer time-to-live {:?})",

@@ -17,10 +17,14 @@
 //! - worker, turn over: `QUEUED -> IDLE`; `AGAIN` stays and the worker
 //!   queues the connection again; `-> CLOSED` when the turn closed it.
 //!
-//! Only the reactor leaves `IDLE` and only the worker holding the
-//! connection leaves `QUEUED`/`AGAIN`, so exactly one party owns it.
+//! Every access is SeqCst: the drain flag and the state are two atomics
+//! that must be seen in one order (on x86 this costs nothing more than
+//! the compare-exchanges themselves).
+//!
+//! Only the reactor takes a connection out of `IDLE`, and only the worker
+//! holding it puts it back (or closes it), so exactly one party owns it.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use mio::Token;
 use parking_lot::{Mutex, MutexGuard};
@@ -36,6 +40,9 @@ const CLOSED: u8 = 3;
 pub struct Slot {
     pub token: Token,
     state: AtomicU8,
+    /// The reactor saw the peer close, fail or send urgent data: reads
+    /// must drain the socket (see `sockio::read_available`). Never unset.
+    drain: AtomicBool,
     /// `None` once closed: dropping the socket closes it at once, which
     /// also takes it out of the reactor's epoll set. The state above
     /// gives the connection to one thread at a time, so this lock is
@@ -45,19 +52,31 @@ pub struct Slot {
 
 impl Slot {
     pub fn new(token: Token, conn: Conn) -> Self {
-        Self { token, state: AtomicU8::new(IDLE), conn: Mutex::new(Some(conn)) }
+        Self { token, state: AtomicU8::new(IDLE), drain: AtomicBool::new(false), conn: Mutex::new(Some(conn)) }
+    }
+
+    /// Reactor, before `on_ready`: the event said the peer closed, failed
+    /// or sent urgent data. Set before the state is looked at, so the
+    /// turn after that sees it.
+    pub fn must_drain(&self) {
+        self.drain.store(true, Ordering::SeqCst);
+    }
+
+    /// Worker: whether reads must drain the socket.
+    pub fn drains(&self) -> bool {
+        self.drain.load(Ordering::SeqCst)
     }
 
     /// Reactor: bytes arrived. True if the caller must queue a turn.
     pub fn on_ready(&self) -> bool {
-        let mut state = self.state.load(Ordering::Acquire);
+        let mut state = self.state.load(Ordering::SeqCst);
         loop {
             let next = match state {
                 IDLE => QUEUED,
                 QUEUED => AGAIN,
                 _ => return false,
             };
-            match self.state.compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire) {
+            match self.state.compare_exchange_weak(state, next, Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => return state == IDLE,
                 Err(now) => state = now,
             }
@@ -67,24 +86,25 @@ impl Slot {
     /// Reactor: a deadline passed. True if the caller must queue a timer
     /// turn; false if the connection is busy (its turn reports again).
     pub fn on_timer(&self) -> bool {
-        self.state.compare_exchange(IDLE, QUEUED, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        self.state.compare_exchange(IDLE, QUEUED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
     }
 
-    /// Worker: a read is about to start; arrivals from now on earn a new turn.
+    /// Worker: a read that drains the socket is about to start, so it
+    /// covers every arrival so far; arrivals from now on earn a new turn.
     pub fn begin_read(&self) {
-        let _ = self.state.compare_exchange(AGAIN, QUEUED, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self.state.compare_exchange(AGAIN, QUEUED, Ordering::SeqCst, Ordering::SeqCst);
     }
 
     /// Worker: the turn is over. True if bytes arrived meanwhile: the
     /// caller must queue the connection again (it stays out of `IDLE`).
     pub fn end_turn(&self) -> bool {
-        self.state.compare_exchange(QUEUED, IDLE, Ordering::AcqRel, Ordering::Acquire).is_err()
+        self.state.compare_exchange(QUEUED, IDLE, Ordering::SeqCst, Ordering::SeqCst).is_err()
     }
 
     /// Worker: the turn closed the connection.
     pub fn close(&self) {
         *self.conn.lock() = None;
-        self.state.store(CLOSED, Ordering::Release);
+        self.state.store(CLOSED, Ordering::SeqCst);
     }
 
     /// The connection, for whoever owns it by the state above.
