@@ -64,9 +64,11 @@ impl CatchUp {
         Self { reactor: std::thread::current(), waiting: AtomicBool::new(false), outstanding: AtomicUsize::new(0) }
     }
 
-    /// Reactor: about to queue a job.
-    pub fn queued(&self) {
-        self.outstanding.fetch_add(1, Ordering::SeqCst);
+    /// Reactor: about to queue `n` jobs.
+    pub fn queued(&self, n: usize) {
+        if n > 0 {
+            self.outstanding.fetch_add(n, Ordering::SeqCst);
+        }
     }
 
     /// Reactor: waits until the workers took every job it queued, or

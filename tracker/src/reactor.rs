@@ -88,6 +88,7 @@ pub fn serve(
         scheduled: HashMap::new(),
         next_token: 2,
         accept_failed: false,
+        batch: Vec::new(),
         pool: pool.clone(),
     };
     let result = reactor.run(&listener, &note_rx, &shutdown);
@@ -127,6 +128,8 @@ struct Reactor {
     next_token: usize,
     /// The last `accept` failed: retry without waiting for an event.
     accept_failed: bool,
+    /// This poll round's jobs.
+    batch: Vec<Job>,
     pool: Arc<Pool>,
 }
 
@@ -160,8 +163,7 @@ impl Reactor {
                             slot.must_drain();
                         }
                         if slot.on_ready() {
-                            let job = Job::Read(slot.clone());
-                            self.queue(job);
+                            self.batch.push(Job::Read(slot.clone()));
                         }
                     }
                 }
@@ -176,13 +178,17 @@ impl Reactor {
                 }
             }
             self.fire_deadlines();
+            self.flush();
         }
         Ok(())
     }
 
-    fn queue(&self, job: Job) {
-        self.pool.catch_up.queued();
-        let _ = self.pool.jobs.send(job);
+    /// Queues a poll round's jobs, counted once for the catch-up.
+    fn flush(&mut self) {
+        self.pool.catch_up.queued(self.batch.len());
+        for job in self.batch.drain(..) {
+            let _ = self.pool.jobs.send(job);
+        }
     }
 
     fn accept(&mut self, listener: &TcpListener) {
@@ -252,8 +258,7 @@ impl Reactor {
             if let Some(slot) = self.slots.get(&token)
                 && slot.on_timer()
             {
-                let job = Job::Timer(slot.clone());
-                self.queue(job);
+                self.batch.push(Job::Timer(slot.clone()));
             }
         }
     }

@@ -92,7 +92,11 @@ impl Slot {
     /// Worker: a read that drains the socket is about to start, so it
     /// covers every arrival so far; arrivals from now on earn a new turn.
     pub fn begin_read(&self) {
-        let _ = self.state.compare_exchange(AGAIN, QUEUED, Ordering::SeqCst, Ordering::SeqCst);
+        // Looked at first: a compare-exchange locks the line even when it
+        // fails, and AGAIN is the rare case.
+        if self.state.load(Ordering::SeqCst) == AGAIN {
+            let _ = self.state.compare_exchange(AGAIN, QUEUED, Ordering::SeqCst, Ordering::SeqCst);
+        }
     }
 
     /// Worker: the turn is over. True if bytes arrived meanwhile: the
