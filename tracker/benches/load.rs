@@ -34,9 +34,18 @@ mod null_server {
             poll.poll(&mut events, Some(Duration::from_millis(50))).unwrap();
             for ev in events.iter() {
                 if ev.token() == Token(usize::MAX) {
-                    while let Ok((mut s, _)) = listener.accept() {
-                        poll.registry().register(&mut s, Token(conns.len()), Interest::READABLE).unwrap();
-                        conns.push(Some(s));
+                    loop {
+                        match listener.accept() {
+                            Ok((mut s, _)) => {
+                                poll.registry().register(&mut s, Token(conns.len()), Interest::READABLE).unwrap();
+                                conns.push(Some(s));
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) => {
+                                eprintln!("null responder: accept: {e}");
+                                break;
+                            }
+                        }
                     }
                     continue;
                 }
@@ -54,7 +63,12 @@ mod null_server {
                             }
                             let _ = s.write_all(&out);
                         }
-                        Err(_) => break,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(_) => {
+                            // Reset by the generator closing mid-reply.
+                            conns[ev.token().0] = None;
+                            break;
+                        }
                     }
                 }
             }
@@ -183,7 +197,11 @@ fn drive(addr: SocketAddr, n: usize, secs: f64) -> io::Result<Report> {
             warm = Some(Instant::now());
         }
     }
-    let measured = warm.map_or(0.0, |w| w.elapsed().as_secs_f64());
+    let Some(warm) = warm else {
+        let answered = conns.iter().filter(|c| c.seq > 0).count();
+        return Err(io::Error::other(format!("only {answered} of {n} connections answered within 60 s")));
+    };
+    let measured = warm.elapsed().as_secs_f64();
     latencies.sort_unstable();
     let pct = |p: f64| {
         Duration::from_micros(
@@ -323,10 +341,18 @@ fn main() -> io::Result<()> {
     );
     for &n in &ns {
         let mut runs = Vec::with_capacity(rounds);
-        for _ in 0..rounds {
-            let t = drive(tracker.addr, n, secs)?;
-            let z = drive(null.addr, n, secs)?;
-            runs.push((t.rps / z.rps, t, z));
+        for round in 1..=rounds {
+            match (drive(tracker.addr, n, secs), drive(null.addr, n, secs)) {
+                (Ok(t), Ok(z)) => runs.push((t.rps / z.rps, t, z)),
+                (t, z) => {
+                    let t = t.err().map(|e| format!("tracker: {e}"));
+                    let e = t.or(z.err().map(|e| format!("null responder: {e}"))).unwrap_or_default();
+                    eprintln!("{n} connections, round {round} left out: {e}");
+                }
+            }
+        }
+        if runs.is_empty() {
+            continue;
         }
         runs.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (low, high) = (runs[0].0, runs[runs.len() - 1].0);

@@ -54,6 +54,8 @@ pub struct Conn {
     pub pause_tried: bool,
     /// The last read filled the whole buffer: more bytes may be queued.
     pub maybe_more: bool,
+    /// Requests answered and not yet counted in `Shared::requests`.
+    pub served: u64,
 }
 
 /// What to do with a connection after a turn.
@@ -76,6 +78,7 @@ impl Conn {
             last_input: Instant::now(),
             pause_tried: false,
             maybe_more: false,
+            served: 0,
         }
     }
 
@@ -161,6 +164,7 @@ impl Conn {
         let limits = self.limits(shared);
         let Some(line) = pending_line(&self.buf) else { return Verdict::Keep };
         let Ok(request) = TrackerRequest::parse(line.text, &limits) else { return Verdict::Keep };
+        self.served += 1;
         let reply = handle(request, self.addr, &mut self.peer, shared);
         self.buf.clear();
         self.partial_since = None;
@@ -186,6 +190,7 @@ impl Conn {
                     let reply = match TrackerRequest::parse(line.text, &limits) {
                         Ok(request) => {
                             self.malformed = 0;
+                            self.served += 1;
                             handle(request, self.addr, &mut self.peer, shared)
                         }
                         Err(e) => self.reject(&e),

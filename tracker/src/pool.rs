@@ -105,7 +105,19 @@ impl CatchUp {
 /// at shutdown without starting another turn.
 pub fn work(jobs: &Receiver<Job>, pool: &Pool) {
     let mut bufs = Buffers::default();
-    for job in jobs {
+    let mut served = 0;
+    loop {
+        let job = match jobs.try_recv() {
+            Ok(job) => job,
+            Err(_) => {
+                // About to wait: count what was served so far.
+                pool.shared.requests.fetch_add(std::mem::take(&mut served), Ordering::Relaxed);
+                match jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                }
+            }
+        };
         let (slot, read, given) = match job {
             Job::Read(slot) => (slot, true, true),
             Job::Timer(slot) => (slot, false, true),
@@ -120,7 +132,10 @@ pub fn work(jobs: &Receiver<Job>, pool: &Pool) {
         }
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| turn(&slot, read, pool, &mut bufs)));
         let (verdict, more, deadline) = match outcome {
-            Ok(Some(outcome)) => outcome,
+            Ok(Some((verdict, more, deadline, n))) => {
+                served += n;
+                (verdict, more, deadline)
+            }
             // Closed already: nothing is owed to it.
             Ok(None) => continue,
             Err(_) => {
@@ -143,8 +158,11 @@ pub fn work(jobs: &Receiver<Job>, pool: &Pool) {
     }
 }
 
-/// One turn: a read and its answers, or a look at an unfinished line.
-fn turn(slot: &Slot, read: bool, pool: &Pool, bufs: &mut Buffers) -> Option<(Verdict, bool, Option<Instant>)> {
+type Outcome = (Verdict, bool, Option<Instant>, u64);
+
+/// One turn: its verdict, whether more may be queued, the deadline of an
+/// unfinished line, and the requests it answered.
+fn turn(slot: &Slot, read: bool, pool: &Pool, bufs: &mut Buffers) -> Option<Outcome> {
     let mut guard = slot.conn();
     let conn = guard.as_mut()?;
     let verdict = if read {
@@ -153,7 +171,7 @@ fn turn(slot: &Slot, read: bool, pool: &Pool, bufs: &mut Buffers) -> Option<(Ver
     } else {
         conn.on_timer(&pool.shared, Instant::now(), bufs)
     };
-    Some((verdict, conn.maybe_more, conn.deadline(&pool.shared.config)))
+    Some((verdict, conn.maybe_more, conn.deadline(&pool.shared.config), std::mem::take(&mut conn.served)))
 }
 
 impl Pool {

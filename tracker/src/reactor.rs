@@ -83,9 +83,9 @@ pub fn serve(
 
     let mut reactor = Reactor {
         poll,
-        slots: HashMap::new(),
+        slots: HashMap::default(),
         deadlines: BinaryHeap::new(),
-        scheduled: HashMap::new(),
+        scheduled: HashMap::default(),
         next_token: 2,
         accept_failed: false,
         batch: Vec::new(),
@@ -117,14 +117,15 @@ impl Drop for StopWorkers {
 
 struct Reactor {
     poll: Poll,
-    slots: HashMap<Token, Arc<Slot>>,
+    /// Looked up once per event: foldhash, not SipHash.
+    slots: HashMap<Token, Arc<Slot>, foldhash::fast::RandomState>,
     /// When to look at unfinished lines again: the heap orders them, the
     /// map keeps one live entry per connection (an entry not matching it
     /// is stale and skipped), so a client cannot grow the heap faster
     /// than it opens connections. An entry that is no longer due by the
     /// time it fires only costs a turn that finds nothing to do.
     deadlines: BinaryHeap<Reverse<(Instant, Token)>>,
-    scheduled: HashMap<Token, Instant>,
+    scheduled: HashMap<Token, Instant, foldhash::fast::RandomState>,
     next_token: usize,
     /// The last `accept` failed: retry without waiting for an event.
     accept_failed: bool,
