@@ -27,11 +27,13 @@ const FLUSH_AT: usize = 64 * 1024;
 pub struct Buffers {
     read: Box<[u8; READ_CHUNK]>,
     out: Vec<u8>,
+    /// The turn's write deadline, once a write had to wait.
+    deadline: Option<Instant>,
 }
 
 impl Default for Buffers {
     fn default() -> Self {
-        Self { read: Box::new([0; READ_CHUNK]), out: Vec::new() }
+        Self { read: Box::new([0; READ_CHUNK]), out: Vec::new(), deadline: None }
     }
 }
 
@@ -84,7 +86,8 @@ impl Conn {
 
     /// Reads what has arrived, answers every complete line.
     pub fn on_readable(&mut self, shared: &Shared, bufs: &mut Buffers, drain: bool) -> Verdict {
-        let Buffers { read: scratch, out } = bufs;
+        bufs.deadline = None;
+        let Buffers { read: scratch, out, deadline } = bufs;
         let read = sockio::read_available(&self.stream, &mut scratch[..], drain);
         self.maybe_more = read.len == READ_CHUNK;
         // After the peer's end, answer what it sent, then close.
@@ -110,13 +113,18 @@ impl Conn {
         }
         self.buf.extend_from_slice(input);
         out.clear();
-        let verdict = self.answer_lines(shared, out);
+        let verdict = self.answer_lines(shared, out, deadline);
         let partial = !self.buf.is_empty() || self.discarding;
         self.partial_since = if partial { Some(self.partial_since.unwrap_or(now)) } else { None };
         if self.buf.is_empty() && self.buf.capacity() > 4 * READ_CHUNK {
             self.buf = Vec::new();
         }
-        let verdict = self.send(out, verdict, shared);
+        let mut verdict = self.send(out, verdict, shared, deadline);
+        if read.end && verdict == Verdict::Keep && !self.buf.is_empty() {
+            // The last request may have no line end: the peer's end is
+            // the longest pause there is.
+            verdict = self.on_pause(shared, out, deadline);
+        }
         if out.capacity() > 4 * FLUSH_AT {
             // One huge reply must not keep its memory for good.
             *out = Vec::new();
@@ -152,14 +160,15 @@ impl Conn {
             return Verdict::Close;
         }
         if !self.pause_tried && self.last_input + shared.config.line_pause <= now {
-            return self.on_pause(shared, &mut bufs.out);
+            bufs.deadline = None;
+            return self.on_pause(shared, &mut bufs.out, &mut bufs.deadline);
         }
         Verdict::Keep
     }
 
     /// The sender paused on an unfinished line: if it is a whole command
     /// (one course peer never ends its lines), answer it.
-    fn on_pause(&mut self, shared: &Shared, out: &mut Vec<u8>) -> Verdict {
+    fn on_pause(&mut self, shared: &Shared, out: &mut Vec<u8>, deadline: &mut Option<Instant>) -> Verdict {
         self.pause_tried = true;
         let limits = self.limits(shared);
         let Some(line) = pending_line(&self.buf) else { return Verdict::Keep };
@@ -171,14 +180,14 @@ impl Conn {
         self.malformed = 0;
         out.clear();
         let _ = reply.write(out, LineEnding::Lf);
-        self.send(out, Verdict::Keep, shared)
+        self.send(out, Verdict::Keep, shared, deadline)
     }
 
     fn limits(&self, shared: &Shared) -> Limits {
         Limits { max_line: shared.config.max_line, ..Limits::default() }
     }
 
-    fn answer_lines(&mut self, shared: &Shared, out: &mut Vec<u8>) -> Verdict {
+    fn answer_lines(&mut self, shared: &Shared, out: &mut Vec<u8>, deadline: &mut Option<Instant>) -> Verdict {
         let limits = self.limits(shared);
         let mut used = 0;
         let verdict = loop {
@@ -199,7 +208,7 @@ impl Conn {
                     if out.len() >= FLUSH_AT {
                         // Many requests in one read: send as we go, so
                         // their replies never pile up in memory.
-                        if self.send(out, Verdict::Keep, shared) == Verdict::Close {
+                        if self.send(out, Verdict::Keep, shared, deadline) == Verdict::Close {
                             break Verdict::Close;
                         }
                         out.clear();
@@ -238,11 +247,11 @@ impl Conn {
         TrackerReply::Error(e.to_string())
     }
 
-    fn send(&mut self, out: &[u8], verdict: Verdict, shared: &Shared) -> Verdict {
+    fn send(&mut self, out: &[u8], verdict: Verdict, shared: &Shared, deadline: &mut Option<Instant>) -> Verdict {
         if out.is_empty() {
             return verdict;
         }
-        match sockio::write_all_within(&self.stream, out, sockio::WRITE_TIMEOUT, &shared.shutdown) {
+        match sockio::write_all_by(&self.stream, out, deadline, sockio::WRITE_TIMEOUT, &shared.shutdown) {
             Ok(()) => verdict,
             Err(e) => {
                 log::info!("{}: closing, reply not delivered: {e}", self.addr);

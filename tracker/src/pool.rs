@@ -49,9 +49,10 @@ pub struct Pool {
 /// queued has been taken: connections that keep requeuing themselves do
 /// not hold the others back. `outstanding` only grows on the reactor's
 /// side, so once a worker takes it to zero it stays there while the
-/// reactor waits; `waiting` and `outstanding` are each written by one side
-/// and read by the other with a SeqCst fence between, so the worker that
-/// takes the last job sees the reactor waiting, or the reactor sees zero.
+/// reactor waits. The reactor sets `waiting` then reads `outstanding`; a
+/// worker lowers `outstanding` then reads `waiting`; a SeqCst fence on
+/// each side means the worker that takes the last job sees the reactor
+/// waiting, or the reactor sees zero.
 pub struct CatchUp {
     reactor: std::thread::Thread,
     waiting: AtomicBool,

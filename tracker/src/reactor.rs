@@ -71,15 +71,17 @@ pub fn serve(
         connections,
         catch_up: CatchUp::new(),
     });
-    let workers: Vec<_> = (0..shared.config.workers)
-        .map(|i| {
-            let (jobs, pool) = (job_rx.clone(), pool.clone());
-            std::thread::Builder::new().name(format!("tracker-worker-{i}")).spawn(move || work(&jobs, &pool))
-        })
-        .collect::<io::Result<_>>()?;
     // Workers hold a sender (to requeue), so the channel never closes on
-    // its own: stop them explicitly, even if the reactor fails or panics.
-    let stop = StopWorkers { jobs: job_tx.clone(), count: workers.len(), shutdown: shutdown.clone() };
+    // its own: stop them explicitly, even if the reactor fails or panics,
+    // or a later worker cannot be started.
+    let mut stop = StopWorkers { jobs: job_tx.clone(), count: 0, shutdown: shutdown.clone() };
+    let mut workers = Vec::with_capacity(shared.config.workers);
+    for i in 0..shared.config.workers {
+        let (jobs, pool) = (job_rx.clone(), pool.clone());
+        workers
+            .push(std::thread::Builder::new().name(format!("tracker-worker-{i}")).spawn(move || work(&jobs, &pool))?);
+        stop.count += 1;
+    }
 
     let mut reactor = Reactor {
         poll,
@@ -221,9 +223,10 @@ impl Reactor {
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if !out_of_resources(&e) => log::debug!("accept: {e}"),
                 Err(e) => {
-                    // Out of file descriptors, most likely: keep serving
-                    // the connections we have; the kernel queues the rest.
+                    // Out of file descriptors or memory: keep serving the
+                    // connections we have; the kernel queues the rest.
                     if !self.accept_failed {
                         log::warn!("accept failed: {e}; retrying every {ACCEPT_RETRY:?}");
                     }
@@ -263,4 +266,12 @@ impl Reactor {
             }
         }
     }
+}
+
+/// `accept` failed for want of descriptors or memory (retried later), not
+/// because of that one connection (aborted before it was taken, say).
+fn out_of_resources(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    let errno = Errno::from_io_error(e);
+    [Errno::MFILE, Errno::NFILE, Errno::NOBUFS, Errno::NOMEM].iter().any(|x| Some(*x) == errno)
 }

@@ -11,8 +11,8 @@ use rustix::net::RecvFlags;
 
 use crate::shutdown::Shutdown;
 
-/// A reply not taken by the client within this time, in all, closes the
-/// connection.
+/// Replies not taken by the client within this time, in all, from the
+/// first write of a turn that had to wait, close the connection.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The socket's send timeout: a blocked write returns this often so the
 /// worker can look at the deadline and at shutdown.
@@ -20,7 +20,7 @@ pub const WRITE_SLICE: Duration = Duration::from_millis(100);
 
 /// What a read found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Read {
+pub struct Received {
     pub len: usize,
     /// The peer closed its side, or the connection failed: after the bytes
     /// read, nothing more will come.
@@ -33,11 +33,11 @@ pub struct Read {
 /// (`drain`), a short read can stop at the urgent mark, or take the bytes
 /// in front of an end whose event is already spent, and no event would
 /// come for the rest: then read until the socket is empty.
-pub fn read_available(stream: &TcpStream, buf: &mut [u8], drain: bool) -> Read {
+pub fn read_available(stream: &TcpStream, buf: &mut [u8], drain: bool) -> Received {
     let mut len = 0;
     while len < buf.len() {
         match rustix::net::recv(stream, &mut buf[len..], RecvFlags::DONTWAIT) {
-            Ok((0, _)) => return Read { len, end: true },
+            Ok((0, _)) => return Received { len, end: true },
             Ok((n, _)) => {
                 len += n;
                 if !drain {
@@ -48,42 +48,51 @@ pub fn read_available(stream: &TcpStream, buf: &mut [u8], drain: bool) -> Read {
             Err(Errno::AGAIN) => break,
             Err(e) => {
                 log::debug!("read failed: {e}");
-                return Read { len, end: true };
+                return Received { len, end: true };
             }
         }
     }
-    Read { len, end: false }
+    Received { len, end: false }
 }
 
-/// Writes all of `bytes` within `timeout`, giving up early on shutdown
-/// (the client is not reading; the connection is closed anyway).
-pub fn write_all_within(stream: &TcpStream, mut bytes: &[u8], timeout: Duration, stop: &Shutdown) -> io::Result<()> {
+/// Writes all of `bytes`, giving up once `deadline` passed or on
+/// shutdown (the client is not keeping up; the connection is closed). The
+/// deadline is set by the first write that could not finish at once,
+/// `timeout` from then, and shared by every write of the same turn, so
+/// a client reading a trickle cannot hold a worker either.
+pub fn write_all_by(
+    stream: &TcpStream,
+    mut bytes: &[u8],
+    deadline: &mut Option<Instant>,
+    timeout: Duration,
+    stop: &Shutdown,
+) -> io::Result<()> {
     let mut stream = stream;
-    // Only a write that had to wait reads the clock.
-    let mut deadline = None;
-    while !bytes.is_empty() {
+    loop {
         match stream.write(bytes) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => bytes = &bytes[n..],
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                if stop.is_triggered() {
-                    return Err(io::Error::other("shutting down"));
-                }
-                let now = Instant::now();
-                if now >= *deadline.get_or_insert(now + timeout - WRITE_SLICE) {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading"));
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        // Only a write that could not finish reads the clock.
+        if stop.is_triggered() {
+            return Err(io::Error::other("shutting down"));
+        }
+        let now = Instant::now();
+        if now >= *deadline.get_or_insert(now + timeout) {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the client is not taking its replies"));
+        }
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
+    use std::io::{Read, Write};
     use std::net::{Shutdown as Half, TcpListener};
 
     use super::*;
@@ -110,7 +119,7 @@ mod tests {
         client.shutdown(Half::Write).unwrap();
         arrived(&server);
         let mut buf = [0u8; 64];
-        assert_eq!(read_available(&server, &mut buf, true), Read { len: 8, end: true });
+        assert_eq!(read_available(&server, &mut buf, true), Received { len: 8, end: true });
         assert_eq!(&buf[..8], b"look []\n");
     }
 
@@ -142,32 +151,56 @@ mod tests {
         client.write_all(&[b'x'; 100]).unwrap();
         arrived(&server);
         let mut buf = [0u8; 10];
-        assert_eq!(read_available(&server, &mut buf, true), Read { len: 10, end: false });
+        assert_eq!(read_available(&server, &mut buf, true), Received { len: 10, end: false });
     }
 
     #[test]
     fn nothing_to_read_returns_at_once() {
         let (_client, server) = pair();
-        assert_eq!(read_available(&server, &mut [0u8; 10], true), Read { len: 0, end: false });
+        assert_eq!(read_available(&server, &mut [0u8; 10], true), Received { len: 0, end: false });
+    }
+
+    fn write(server: &TcpStream, bytes: &[u8], timeout: Duration, stop: &Shutdown) -> io::Result<()> {
+        server.set_write_timeout(Some(WRITE_SLICE)).unwrap();
+        write_all_by(server, bytes, &mut None, timeout, stop)
     }
 
     #[test]
     fn a_client_that_does_not_read_is_given_up_on_shutdown() {
         let (_client, server) = pair();
-        server.set_write_timeout(Some(WRITE_SLICE)).unwrap();
         let stop = Shutdown::new();
         stop.trigger();
-        let big = vec![b'x'; 64 << 20];
-        let e = write_all_within(&server, &big, Duration::from_secs(3600), &stop).unwrap_err();
+        let e = write(&server, &vec![b'x'; 64 << 20], Duration::from_secs(3600), &stop).unwrap_err();
+        assert_eq!(e.to_string(), "shutting down");
+    }
+
+    #[test]
+    fn a_client_that_reads_is_still_given_up_on_shutdown() {
+        let (mut client, server) = pair();
+        // Reads a byte at a time: slow but steady, so writes keep making
+        // some progress and none fails.
+        std::thread::spawn(move || while client.read(&mut [0u8; 1]).is_ok_and(|n| n > 0) {});
+        let stop = Shutdown::new();
+        stop.trigger();
+        let e = write(&server, &vec![b'x'; 64 << 20], Duration::from_secs(3600), &stop).unwrap_err();
         assert_eq!(e.to_string(), "shutting down");
     }
 
     #[test]
     fn a_client_that_does_not_read_is_given_up_after_the_timeout() {
         let (_client, server) = pair();
-        server.set_write_timeout(Some(WRITE_SLICE)).unwrap();
-        let big = vec![b'x'; 64 << 20];
-        let e = write_all_within(&server, &big, WRITE_SLICE, &Shutdown::new()).unwrap_err();
+        let e = write(&server, &vec![b'x'; 64 << 20], Duration::ZERO, &Shutdown::new()).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn a_reply_that_fits_is_written_whole() {
+        let (mut client, server) = pair();
+        let stop = Shutdown::new();
+        stop.trigger();
+        write(&server, b"list []\n", Duration::ZERO, &stop).unwrap();
+        let mut got = [0u8; 8];
+        client.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"list []\n");
     }
 }

@@ -42,6 +42,16 @@ fn a_request_then_the_end_is_answered_then_closed() {
 }
 
 #[test]
+fn a_request_without_line_end_then_the_end_is_answered() {
+    let t = TestTracker::start();
+    for i in 0..20 {
+        let mut s = connect(&t);
+        send_and_end(&mut s, b"look []", i % 2 == 0);
+        assert_eq!(read_to_close(&mut s), "list []\n", "try {i}");
+    }
+}
+
+#[test]
 fn a_blank_line_then_the_end_is_closed() {
     let t = TestTracker::start();
     for i in 0..40 {
