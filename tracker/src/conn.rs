@@ -93,6 +93,10 @@ impl Conn {
         // After the peer's end, answer what it sent, then close.
         let after = if read.end { Verdict::Close } else { Verdict::Keep };
         if read.len == 0 {
+            if read.end && !self.buf.is_empty() && !self.discarding {
+                // The end came after the last bytes, in a turn of its own.
+                let _ = self.on_pause(shared, out, deadline);
+            }
             return after;
         }
         let now = Instant::now();
@@ -273,9 +277,44 @@ mod tests {
     use super::*;
     use crate::cache::Cache;
 
+    fn shared(cache: Cache) -> Shared {
+        let config = TrackerConfig::parse(std::path::Path::new("t.ini"), "tracker_ip = 127.0.0.1\ntracker_port = 1\n");
+        Shared {
+            cache: Mutex::new(cache),
+            config: config.unwrap(),
+            requests: AtomicU64::new(0),
+            shutdown: Default::default(),
+        }
+    }
+
+    fn pair() -> (TcpStream, Conn) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, addr) = listener.accept().unwrap();
+        server.set_write_timeout(Some(sockio::WRITE_SLICE)).unwrap();
+        server.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        (client, Conn::new(server, addr))
+    }
+
+    #[test]
+    fn a_last_line_without_end_is_answered_when_the_end_comes_alone() {
+        let shared = shared(Cache::new());
+        let (mut client, mut conn) = pair();
+        let mut bufs = Buffers::default();
+        client.write_all(b"look []").unwrap();
+        conn.stream.peek(&mut [0u8; 1]).unwrap();
+        assert_eq!(conn.on_readable(&shared, &mut bufs, false), Verdict::Keep, "an unfinished line: wait");
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(conn.stream.peek(&mut [0u8; 1]).unwrap(), 0, "the end has arrived");
+        assert_eq!(conn.on_readable(&shared, &mut bufs, true), Verdict::Close);
+        drop(conn);
+        let mut reply = String::new();
+        client.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "list []\n");
+    }
+
     #[test]
     fn many_big_replies_are_sent_as_they_come_and_their_memory_returned() {
-        let config = TrackerConfig::parse(std::path::Path::new("t.ini"), "tracker_ip = 127.0.0.1\ntracker_port = 1\n");
         let mut cache = Cache::new();
         let files = (0..1000)
             .map(|i| FileEntry {
@@ -286,16 +325,8 @@ mod tests {
             })
             .collect();
         cache.announce("127.0.0.1:1000".parse().unwrap(), files, vec![], Instant::now());
-        let shared = Shared {
-            cache: Mutex::new(cache),
-            config: config.unwrap(),
-            requests: AtomicU64::new(0),
-            shutdown: Default::default(),
-        };
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, addr) = listener.accept().unwrap();
-        server.set_write_timeout(Some(sockio::WRITE_SLICE)).unwrap();
+        let shared = shared(cache);
+        let (mut client, mut conn) = pair();
         // 64 requests in one read: about 14 MiB of replies.
         client.write_all("look []\n".repeat(64).as_bytes()).unwrap();
         let reader = std::thread::spawn(move || {
@@ -306,8 +337,6 @@ mod tests {
             }
             total
         });
-        let mut conn = Conn::new(server, addr);
-        conn.stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
         conn.stream.peek(&mut [0u8; 1]).unwrap();
         let mut bufs = Buffers::default();
         assert_eq!(conn.on_readable(&shared, &mut bufs, true), Verdict::Keep);
