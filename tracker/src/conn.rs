@@ -42,18 +42,18 @@ pub const MAX_MALFORMED: u8 = 3;
 
 #[derive(Debug)]
 pub struct Conn {
-    pub stream: TcpStream,
-    pub addr: SocketAddr,
+    stream: TcpStream,
+    addr: SocketAddr,
     buf: Vec<u8>,
     peer: Option<PeerId>,
     malformed: u8,
     /// Dropping the rest of a line that was too long.
     discarding: bool,
     /// When the unfinished line in `buf` started.
-    pub partial_since: Option<Instant>,
-    pub last_input: Instant,
+    partial_since: Option<Instant>,
+    last_input: Instant,
     /// The unfinished line was already tried as a whole command.
-    pub pause_tried: bool,
+    pause_tried: bool,
     /// The last read filled the whole buffer: more bytes may be queued.
     pub maybe_more: bool,
     /// Requests answered and not yet counted in `Shared::requests`.
