@@ -2,13 +2,15 @@
 //! run a closed loop of a realistic request mix against a populated
 //! tracker, then against a null responder (a minimal single-threaded mio
 //! server answering `ok` to every line) under the same load; prints
-//! requests/s, p50/p99 latency, the least-served connection's share and
-//! the tracker/null ratio. Then `look` by exact name over 1,000,000 files.
+//! requests/s, p50/p99 latency, the least-served connection's share, the
+//! server's CPU time per request and the tracker/null ratio. Then `look`
+//! by exact name over 1,000,000 files.
 //!
 //! The generator runs in this process; both servers are child processes,
 //! all on loopback. `BENCH_SECS` sets the time per run (default 3),
 //! `BENCH_CONNS` the list of N, `BENCH_ROUNDS` the alternating
-//! tracker/null rounds per N (default 3; the median round is printed).
+//! tracker/null rounds per N (default 3; the median round is printed,
+//! every round too with `BENCH_EACH=1`).
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -110,6 +112,22 @@ struct Report {
     p50: Duration,
     p99: Duration,
     least_share: f64,
+    /// The server's CPU time (all threads, user and kernel) per request:
+    /// steadier than requests/s, which also depends on how much of the
+    /// two cores the generator gets.
+    cpu_per_request: Duration,
+}
+
+/// CPU time used so far by process `pid`, all threads, from /proc.
+fn cpu_time(pid: u32) -> io::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may hold
+    // blanks: utime and stime are the 14th and 15th fields of the line.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let ticks: Vec<u64> = after.split_whitespace().skip(11).take(2).filter_map(|t| t.parse().ok()).collect();
+    let [user, system] = ticks[..] else { return Err(io::Error::other("unreadable /proc/PID/stat")) };
+    let per_second = rustix::param::clock_ticks_per_second();
+    Ok(Duration::from_secs_f64((user + system) as f64 / per_second as f64))
 }
 
 fn connect(addr: SocketAddr, i: usize) -> io::Result<TcpStream> {
@@ -128,8 +146,9 @@ fn connect(addr: SocketAddr, i: usize) -> io::Result<TcpStream> {
     Ok(TcpStream::from_std(s.into()))
 }
 
-/// Drives `n` connections in a closed loop for `secs`.
-fn drive(addr: SocketAddr, n: usize, secs: f64) -> io::Result<Report> {
+/// Drives `n` connections of `server` in a closed loop for `secs`.
+fn drive(server: &Server, n: usize, secs: f64) -> io::Result<Report> {
+    let addr = server.addr;
     let mut poll = Poll::new()?;
     let mut conns = Vec::with_capacity(n);
     for i in 0..n {
@@ -153,6 +172,7 @@ fn drive(addr: SocketAddr, n: usize, secs: f64) -> io::Result<Report> {
     // connects and first turns of 10,000 connections take a while).
     let start = Instant::now();
     let mut warm: Option<Instant> = None;
+    let mut cpu_at_warm = Duration::ZERO;
     let done = |warm: Option<Instant>| match warm {
         Some(w) => w.elapsed().as_secs_f64() >= secs,
         None => start.elapsed() > Duration::from_secs(60),
@@ -195,6 +215,7 @@ fn drive(addr: SocketAddr, n: usize, secs: f64) -> io::Result<Report> {
         }
         if warm.is_none() && conns.iter().all(|c| c.seq > 0) {
             warm = Some(Instant::now());
+            cpu_at_warm = cpu_time(server.child.id())?;
         }
     }
     let Some(warm) = warm else {
@@ -202,6 +223,7 @@ fn drive(addr: SocketAddr, n: usize, secs: f64) -> io::Result<Report> {
         return Err(io::Error::other(format!("only {answered} of {n} connections answered within 60 s")));
     };
     let measured = warm.elapsed().as_secs_f64();
+    let cpu = cpu_time(server.child.id())?.saturating_sub(cpu_at_warm);
     latencies.sort_unstable();
     let pct = |p: f64| {
         Duration::from_micros(
@@ -212,6 +234,7 @@ fn drive(addr: SocketAddr, n: usize, secs: f64) -> io::Result<Report> {
         )
     };
     let total: u64 = conns.iter().map(|c| c.served).sum();
+    let cpu_per_request = cpu / u32::try_from(total.max(1)).unwrap_or(u32::MAX);
     let least = conns.iter().map(|c| c.served).min().unwrap_or(0);
     let mean = total as f64 / n as f64;
     Ok(Report {
@@ -219,7 +242,12 @@ fn drive(addr: SocketAddr, n: usize, secs: f64) -> io::Result<Report> {
         p50: pct(0.50),
         p99: pct(0.99),
         least_share: if mean > 0.0 { least as f64 / mean } else { 0.0 },
+        cpu_per_request,
     })
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.2}us", d.as_secs_f64() * 1e6)
 }
 
 fn look_over_a_million(addr: SocketAddr) -> io::Result<()> {
@@ -336,14 +364,26 @@ fn main() -> io::Result<()> {
         "{rounds} rounds per N, tracker and null alternating (the machine's speed drifts); the median round by ratio:"
     );
     println!(
-        "{:>7} | {:>10} {:>9} {:>9} {:>6} | {:>10} {:>9} {:>9} | {:>5} {:>11}",
-        "conns", "tracker/s", "p50", "p99", "least", "null/s", "p50", "p99", "ratio", "range"
+        "{:>7} | {:>10} {:>9} {:>9} {:>6} {:>7} | {:>10} {:>9} {:>9} {:>7} | {:>5} {:>11}",
+        "conns", "tracker/s", "p50", "p99", "least", "cpu/req", "null/s", "p50", "p99", "cpu/req", "ratio", "range"
     );
     for &n in &ns {
         let mut runs = Vec::with_capacity(rounds);
         for round in 1..=rounds {
-            match (drive(tracker.addr, n, secs), drive(null.addr, n, secs)) {
-                (Ok(t), Ok(z)) => runs.push((t.rps / z.rps, t, z)),
+            match (drive(&tracker, n, secs), drive(&null, n, secs)) {
+                (Ok(t), Ok(z)) => {
+                    if std::env::var_os("BENCH_EACH").is_some() {
+                        eprintln!(
+                            "round {round}: tracker {:.0}/s {} cpu/req, null {:.0}/s {} cpu/req, ratio {:.2}",
+                            t.rps,
+                            micros(t.cpu_per_request),
+                            z.rps,
+                            micros(z.cpu_per_request),
+                            t.rps / z.rps
+                        );
+                    }
+                    runs.push((t.rps / z.rps, t, z))
+                }
                 (t, z) => {
                     let t = t.err().map(|e| format!("tracker: {e}"));
                     let e = t.or(z.err().map(|e| format!("null responder: {e}"))).unwrap_or_default();
@@ -358,14 +398,16 @@ fn main() -> io::Result<()> {
         let (low, high) = (runs[0].0, runs[runs.len() - 1].0);
         let (ratio, t, z) = &runs[runs.len() / 2];
         println!(
-            "{n:>7} | {:>10.0} {:>9.2?} {:>9.2?} {:>5.0}% | {:>10.0} {:>9.2?} {:>9.2?} | {ratio:>5.2} {low:>5.2}-{high:<5.2}",
+            "{n:>7} | {:>10.0} {:>9.2?} {:>9.2?} {:>5.0}% {:>7} | {:>10.0} {:>9.2?} {:>9.2?} {:>7} | {ratio:>5.2} {low:>5.2}-{high:<5.2}",
             t.rps,
             t.p50,
             t.p99,
             t.least_share * 100.0,
+            micros(t.cpu_per_request),
             z.rps,
             z.p50,
             z.p99,
+            micros(z.cpu_per_request),
         );
     }
     look_over_a_million(tracker.addr)?;
