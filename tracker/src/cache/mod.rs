@@ -6,6 +6,13 @@
 //! I/O, so one `parking_lot::Mutex` around the cache is the right tool:
 //! critical sections are a few microseconds and uncontended most of the
 //! time, which beats the complexity of sharding or a lock-free map.
+//!
+//! Under load a request's cost here is mostly cache misses, one per
+//! pointer followed into a large table, so the layout avoids pointers:
+//! keys are stored inline (`key`), a file's few holders sit in its record
+//! (`holders`), a peer's new lists are compared with its old ones so only
+//! the files that changed are touched, and files left unheld are
+//! forgotten by the maintenance pass rather than at once (`unheld`).
 
 use std::collections::{HashMap as StdHashMap, HashSet as StdHashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -13,6 +20,12 @@ use std::time::{Duration, Instant};
 
 use common::FileKey;
 use common::protocol::{Criterion, FileEntry, FileName};
+
+use self::holders::Holders;
+use self::key::Key;
+
+mod holders;
+mod key;
 
 // foldhash, randomly seeded per map: SipHash was a tenth of the
 // tracker's user-space time, and the seed still keeps peers from
@@ -25,8 +38,8 @@ pub type PeerId = SocketAddr;
 
 #[derive(Debug)]
 struct PeerEntry {
-    seed: Vec<FileKey>,
-    leech: Vec<FileKey>,
+    seed: Vec<Key>,
+    leech: Vec<Key>,
     last_seen: Instant,
 }
 
@@ -35,8 +48,10 @@ struct FileRecord {
     /// Name, length and piece size as first announced; `None` while the
     /// file is known only from `leech`/`update` keys.
     entry: Option<FileEntry>,
-    seeders: HashSet<PeerId>,
-    leechers: HashSet<PeerId>,
+    seeders: Holders,
+    leechers: Holders,
+    /// In `Cache::unheld`.
+    listed: bool,
 }
 
 impl FileRecord {
@@ -48,8 +63,15 @@ impl FileRecord {
 #[derive(Debug, Default)]
 pub struct Cache {
     peers: HashMap<PeerId, PeerEntry>,
-    files: HashMap<FileKey, FileRecord>,
-    by_name: HashMap<FileName, Vec<FileKey>>,
+    files: HashMap<Key, FileRecord>,
+    by_name: HashMap<FileName, Vec<Key>>,
+    /// Files that lost their last holder since the last `expire`, which
+    /// forgets those still unheld. Forgetting at once cost more than the
+    /// rest of an `update`: peers drop and take files back all the time,
+    /// and each time the record, its name index and its sets were freed
+    /// and allocated again. Each file is listed once (`listed`), so this
+    /// never outgrows `files`; an unheld file answers like an unknown one.
+    unheld: Vec<Key>,
 }
 
 /// `update` from a peer the tracker does not know.
@@ -65,7 +87,7 @@ impl Cache {
     pub fn announce(&mut self, peer: PeerId, seed: Vec<FileEntry>, leech: Vec<FileKey>, now: Instant) {
         let mut seed_keys = Vec::with_capacity(seed.len());
         for entry in seed {
-            let key = entry.key.clone();
+            let key = Key::from(&entry.key);
             let record = self.files.entry(key.clone()).or_default();
             if record.entry.is_none() {
                 self.by_name.entry(entry.name.clone()).or_default().push(key.clone());
@@ -73,7 +95,7 @@ impl Cache {
             }
             seed_keys.push(key);
         }
-        self.replace_holdings(peer, seed_keys, leech, now);
+        self.replace_holdings(peer, seed_keys, keys(&leech), now);
     }
 
     /// Replaces the keys a known peer seeds and leeches.
@@ -87,40 +109,38 @@ impl Cache {
         if !self.peers.contains_key(&peer) {
             return Err(NotAnnounced);
         }
-        self.replace_holdings(peer, seed, leech, now);
+        self.replace_holdings(peer, keys(&seed), keys(&leech), now);
         Ok(())
     }
 
-    /// Drops the old roles, takes the new ones, and only then forgets
-    /// files nobody holds, so a file that stays held never loses its name
-    /// and size.
-    fn replace_holdings(&mut self, peer: PeerId, seed: Vec<FileKey>, leech: Vec<FileKey>, now: Instant) {
-        let old = self.peers.insert(peer, PeerEntry { seed, leech, last_seen: now });
-        let old_keys = old.map(|o| [o.seed, o.leech]).unwrap_or_default();
-        for key in old_keys.iter().flatten() {
-            if let Some(record) = self.files.get_mut(key) {
-                record.seeders.remove(&peer);
-                record.leechers.remove(&peer);
-            }
-        }
+    /// Moves the peer's roles from its old lists to the new ones, touching
+    /// only the keys that changed (peers mostly announce what they had).
+    /// Files left unheld are forgotten later (see `unheld`), so a file
+    /// that stays held never loses its name and size.
+    fn replace_holdings(&mut self, peer: PeerId, seed: Vec<Key>, leech: Vec<Key>, now: Instant) {
+        let held = PeerEntry { seed, leech, last_seen: now };
+        let old = self.peers.insert(peer, held).unwrap_or(PeerEntry { seed: vec![], leech: vec![], last_seen: now });
         let held = &self.peers[&peer];
-        for (keys, seeding) in [(&held.seed, true), (&held.leech, false)] {
-            for key in keys {
-                // Look up before `entry`: most keys are known, and `entry`
-                // would clone (allocate) the key just to find that out.
-                let record = match self.files.get_mut(key) {
-                    Some(record) => record,
-                    None => self.files.entry(key.clone()).or_default(),
-                };
-                if seeding {
-                    record.seeders.insert(peer)
-                } else {
-                    record.leechers.insert(peer)
-                };
-            }
+        if old.seed == held.seed && old.leech == held.leech {
+            return;
         }
-        for key in old_keys.into_iter().flatten() {
-            self.drop_if_unheld(key);
+        for (was, is, seeding) in [(&old.seed, &held.seed, true), (&old.leech, &held.leech, false)] {
+            let (was_in, is_in) = (Members::new(was), Members::new(is));
+            for key in was.iter().filter(|k| !is_in.contains(k)) {
+                if let Some(record) = self.files.get_mut(key) {
+                    let set = if seeding { &mut record.seeders } else { &mut record.leechers };
+                    set.remove(&peer);
+                    if !record.is_held() && !record.listed {
+                        record.listed = true;
+                        self.unheld.push(key.clone());
+                    }
+                }
+            }
+            for key in is.iter().filter(|k| !was_in.contains(k)) {
+                let record = self.files.entry(key.clone()).or_default();
+                let set = if seeding { &mut record.seeders } else { &mut record.leechers };
+                set.insert(peer);
+            }
         }
     }
 
@@ -171,9 +191,14 @@ impl Cache {
     /// Peers holding all or part of `key`, never `requester`; beyond `cap`
     /// a random subset, so load spreads over every holder.
     pub fn getfile(&self, key: &FileKey, requester: Option<PeerId>, cap: usize) -> Vec<PeerId> {
-        let Some(record) = self.files.get(key) else { return Vec::new() };
-        let mut peers: Vec<PeerId> =
-            record.seeders.union(&record.leechers).copied().filter(|p| Some(*p) != requester).collect();
+        let Some(record) = self.files.get(&Key::from(key)) else { return Vec::new() };
+        let (seeders, leechers) = (&record.seeders, &record.leechers);
+        let mut peers: Vec<PeerId> = seeders
+            .iter()
+            .chain(leechers.iter().filter(|p| !seeders.contains(p)))
+            .copied()
+            .filter(|p| Some(*p) != requester)
+            .collect();
         if peers.len() > cap {
             fastrand::shuffle(&mut peers);
             peers.truncate(cap);
@@ -182,12 +207,16 @@ impl Cache {
         peers
     }
 
-    /// Forgets peers not seen for `ttl`; returns them.
+    /// Forgets peers not seen for `ttl`, and files nobody holds; returns
+    /// the peers.
     pub fn expire(&mut self, now: Instant, ttl: Duration) -> Vec<PeerId> {
         let dead: Vec<PeerId> =
             self.peers.iter().filter(|(_, p)| now.duration_since(p.last_seen) > ttl).map(|(id, _)| *id).collect();
         for peer in &dead {
             self.forget(*peer);
+        }
+        for key in std::mem::take(&mut self.unheld) {
+            Self::drop_if_unheld(&mut self.files, &mut self.by_name, &key);
         }
         dead
     }
@@ -196,35 +225,66 @@ impl Cache {
         self.peers.len()
     }
 
+    /// Files known; right after `expire`, files someone holds.
     pub fn file_count(&self) -> usize {
         self.files.len()
     }
 
     fn forget(&mut self, peer: PeerId) {
         let Some(old) = self.peers.remove(&peer) else { return };
-        for key in old.seed.into_iter().chain(old.leech) {
-            if let Some(record) = self.files.get_mut(&key) {
+        for key in old.seed.iter().chain(&old.leech) {
+            if let Some(record) = self.files.get_mut(key) {
                 record.seeders.remove(&peer);
                 record.leechers.remove(&peer);
             }
-            self.drop_if_unheld(key);
+            Self::drop_if_unheld(&mut self.files, &mut self.by_name, key);
         }
     }
 
-    fn drop_if_unheld(&mut self, key: FileKey) {
-        let Some(record) = self.files.get(&key) else { return };
+    /// Takes the maps rather than `self` so callers may hold keys
+    /// borrowed from a peer's lists.
+    fn drop_if_unheld(files: &mut HashMap<Key, FileRecord>, by_name: &mut HashMap<FileName, Vec<Key>>, key: &Key) {
+        let Some(record) = files.get_mut(key) else { return };
         if record.is_held() {
+            record.listed = false;
             return;
         }
         if let Some(entry) = &record.entry
-            && let Some(keys) = self.by_name.get_mut(&entry.name)
+            && let Some(keys) = by_name.get_mut(&entry.name)
         {
-            keys.retain(|k| *k != key);
+            keys.retain(|k| k != key);
             if keys.is_empty() {
-                self.by_name.remove(&entry.name);
+                by_name.remove(&entry.name);
             }
         }
-        self.files.remove(&key);
+        files.remove(key);
+    }
+}
+
+fn keys(keys: &[FileKey]) -> Vec<Key> {
+    keys.iter().map(Key::from).collect()
+}
+
+/// Membership in one of a peer's lists: a scan for the usual handful of
+/// keys, a hash set for long ones (10,000 files in one announce must not
+/// cost 10,000 x 10,000 comparisons).
+enum Members<'a> {
+    Few(&'a [Key]),
+    Many(HashSet<&'a Key>),
+}
+
+impl<'a> Members<'a> {
+    const SCAN_UP_TO: usize = 16;
+
+    fn new(keys: &'a [Key]) -> Self {
+        if keys.len() <= Self::SCAN_UP_TO { Self::Few(keys) } else { Self::Many(keys.iter().collect()) }
+    }
+
+    fn contains(&self, key: &Key) -> bool {
+        match self {
+            Self::Few(keys) => keys.contains(key),
+            Self::Many(set) => set.contains(key),
+        }
     }
 }
 
@@ -254,7 +314,9 @@ mod tests {
         // Announcing again replaces the lists: b is gone.
         c.announce(peer(1), vec![file("a", 10, 'a')], vec![], t0);
         assert!(c.look(&[Criterion::Name(FileName::new("b").unwrap())], 10).is_empty());
-        assert_eq!(c.file_count(), 1);
+        assert!(c.getfile(&key('b'), None, 10).is_empty());
+        assert_eq!(c.expire(t0, Duration::from_secs(6)), vec![]);
+        assert_eq!(c.file_count(), 1, "b, held by nobody, is forgotten by the maintenance pass");
         // peer 2 refreshes, peer 1 stays silent.
         c.touch(peer(2), t0 + Duration::from_secs(5));
         let gone = c.expire(t0 + Duration::from_secs(8), Duration::from_secs(6));
@@ -284,5 +346,42 @@ mod tests {
         c.update(peer(1), vec![key('c')], vec![], t0).unwrap();
         assert_eq!(c.getfile(&key('c'), None, 5), vec![peer(1)]);
         assert_eq!(c.sole_peer_at(peer(3).ip()), Some(peer(3)));
+    }
+
+    #[test]
+    fn unheld_files_answer_like_unknown_ones_until_the_pass_forgets_them() {
+        let t0 = Instant::now();
+        let ttl = Duration::from_secs(60);
+        let mut c = Cache::new();
+        c.announce(peer(1), vec![file("a", 10, 'a'), file("b", 20, 'b')], vec![key('c')], t0);
+        c.update(peer(1), vec![key('a')], vec![], t0).unwrap();
+        assert!(c.getfile(&key('b'), None, 10).is_empty() && c.getfile(&key('c'), None, 10).is_empty());
+        assert!(c.look(&[], 10).iter().all(|f| f.key == key('a')));
+        // b is taken back before the pass: it stays, with its name.
+        c.update(peer(1), vec![key('a'), key('b')], vec![], t0).unwrap();
+        c.expire(t0, ttl);
+        assert_eq!(c.file_count(), 2, "c is forgotten, a and b stay");
+        assert_eq!(c.look(&[Criterion::Name(FileName::new("b").unwrap())], 10), vec![file("b", 20, 'b')]);
+        // Lost again after having been listed once: forgotten by the next pass.
+        c.update(peer(1), vec![key('a')], vec![], t0).unwrap();
+        c.expire(t0, ttl);
+        assert_eq!(c.file_count(), 1);
+    }
+
+    #[test]
+    fn long_lists_change_by_difference() {
+        let t0 = Instant::now();
+        let mut c = Cache::new();
+        let k = |i: u32| FileKey::parse(format!("{i:032x}").as_bytes()).unwrap();
+        let files = (0..40).map(|i| FileEntry { key: k(i), ..file(&format!("f{i}"), 1, 'a') }).collect();
+        c.announce(peer(1), files, (100..140).map(k).collect(), t0);
+        // Seeds 0..20 and 40..60, leeches 120..160: every kind of change.
+        c.update(peer(1), (0..20).chain(40..60).map(k).collect(), (120..160).map(k).collect(), t0).unwrap();
+        for i in 0..160 {
+            let held = (0..20).contains(&i) || (40..60).contains(&i) || (120..160).contains(&i);
+            assert_eq!(c.getfile(&k(i), None, 10).len(), usize::from(held), "file {i}");
+        }
+        c.expire(t0, Duration::from_secs(60));
+        assert_eq!(c.file_count(), 80);
     }
 }
