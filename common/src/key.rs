@@ -34,10 +34,11 @@ impl FileKey {
         if word.len() > MAX_KEY_LEN {
             return Err(KeyError::TooLong(word.len()));
         }
-        match std::str::from_utf8(word) {
-            Ok(hex) if word.iter().all(u8::is_ascii_hexdigit) => Ok(Self(hex.to_ascii_lowercase().into_boxed_str())),
-            _ => Err(KeyError::NotHex),
+        if !word.iter().all(u8::is_ascii_hexdigit) {
+            return Err(KeyError::NotHex);
         }
+        // Hex digits are ASCII, so each byte is one char.
+        Ok(Self(word.iter().map(|&b| char::from(b.to_ascii_lowercase())).collect::<String>().into_boxed_str()))
     }
 
     /// The key of a SHA-256 digest, as our own files have.

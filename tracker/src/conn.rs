@@ -117,7 +117,7 @@ impl Conn {
         }
         self.buf.extend_from_slice(input);
         out.clear();
-        let verdict = self.answer_lines(shared, out, deadline);
+        let verdict = self.answer_lines(shared, now, out, deadline);
         let partial = !self.buf.is_empty() || self.discarding;
         self.partial_since = if partial { Some(self.partial_since.unwrap_or(now)) } else { None };
         if self.buf.is_empty() && self.buf.capacity() > 4 * READ_CHUNK {
@@ -178,7 +178,7 @@ impl Conn {
         let Some(line) = pending_line(&self.buf) else { return Verdict::Keep };
         let Ok(request) = TrackerRequest::parse(line.text, &limits) else { return Verdict::Keep };
         self.served += 1;
-        let reply = handle(request, self.addr, &mut self.peer, shared);
+        let reply = handle(request, self.addr, &mut self.peer, shared, Instant::now());
         self.buf.clear();
         self.partial_since = None;
         self.malformed = 0;
@@ -191,7 +191,13 @@ impl Conn {
         Limits { max_line: shared.config.max_line, ..Limits::default() }
     }
 
-    fn answer_lines(&mut self, shared: &Shared, out: &mut Vec<u8>, deadline: &mut Option<Instant>) -> Verdict {
+    fn answer_lines(
+        &mut self,
+        shared: &Shared,
+        now: Instant,
+        out: &mut Vec<u8>,
+        deadline: &mut Option<Instant>,
+    ) -> Verdict {
         let limits = self.limits(shared);
         let mut used = 0;
         let verdict = loop {
@@ -204,7 +210,7 @@ impl Conn {
                         Ok(request) => {
                             self.malformed = 0;
                             self.served += 1;
-                            handle(request, self.addr, &mut self.peer, shared)
+                            handle(request, self.addr, &mut self.peer, shared, now)
                         }
                         Err(e) => self.reject(&e),
                     };

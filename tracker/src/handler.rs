@@ -24,10 +24,15 @@ pub struct Shared {
     pub shutdown: Shutdown,
 }
 
-/// Serves one request from `source`; `peer` is the identity this
-/// connection has announced, set by `announce`.
-pub fn handle(request: TrackerRequest, source: SocketAddr, peer: &mut Option<PeerId>, shared: &Shared) -> TrackerReply {
-    let now = Instant::now();
+/// Serves one request from `source`, received at `now`; `peer` is the
+/// identity this connection has announced, set by `announce`.
+pub fn handle(
+    request: TrackerRequest,
+    source: SocketAddr,
+    peer: &mut Option<PeerId>,
+    shared: &Shared,
+    now: Instant,
+) -> TrackerReply {
     let config = &shared.config;
     match request {
         TrackerRequest::Announce { port, seed, leech } => {

@@ -62,6 +62,16 @@ fn trim_nul(mut text: &[u8]) -> &[u8] {
     text
 }
 
+/// A command word in lower case, on the stack (`buf`): every command is
+/// short, and this runs for every request. A longer word comes back
+/// empty, which no command matches.
+pub(crate) fn command_lowercase<'b>(word: &[u8], buf: &'b mut [u8; 16]) -> &'b [u8] {
+    let Some(lower) = buf.get_mut(..word.len()) else { return &[] };
+    lower.copy_from_slice(word);
+    lower.make_ascii_lowercase();
+    lower
+}
+
 pub(crate) fn is_blank(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }

@@ -11,7 +11,7 @@
 use std::io::{self, Write};
 
 use super::error::{ParseError, clean_text, snippet};
-use super::frame::{List, Words, parse_port};
+use super::frame::{List, Words, command_lowercase, parse_port};
 use super::types::{Criterion, FileEntry, PeerAddr};
 use super::{Limits, LineEnding};
 use crate::key::FileKey;
@@ -41,7 +41,7 @@ impl TrackerRequest {
     pub fn parse(line: &[u8], limits: &Limits) -> Result<Self, ParseError> {
         let mut w = Words::new(line);
         let command = w.next().ok_or(ParseError::Empty)?;
-        let request = match command.to_ascii_lowercase().as_slice() {
+        let request = match command_lowercase(command, &mut [0; 16]) {
             b"announce" => {
                 if !w.keyword("listen") {
                     return Err(expected(&mut w, "'listen'"));
@@ -98,7 +98,7 @@ impl TrackerReply {
     pub fn parse(line: &[u8], limits: &Limits) -> Result<Self, ParseError> {
         let mut w = Words::new(line);
         let command = w.next().ok_or(ParseError::Empty)?;
-        let reply = match command.to_ascii_lowercase().as_slice() {
+        let reply = match command_lowercase(command, &mut [0; 16]) {
             b"ok" => Self::Ok,
             b"list" => Self::List(file_list(&mut w, limits)?),
             b"peers" => {
