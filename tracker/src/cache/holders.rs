@@ -1,7 +1,8 @@
-//! The peers holding one file in one role. Most files have one or two:
-//! those sit inline in the file's record, so serving `getfile` or moving
-//! a peer between files reads no other memory; a popular file's holders
-//! spill into a hash set, so removing one never scans thousands.
+//! A set of peers: those holding one file in one role, or those at one
+//! IP address. Most files have one or two holders: those sit inline in
+//! the file's record, so serving `getfile` or moving a peer between files
+//! reads no other memory; a popular file's holders spill into a hash set,
+//! so removing one never scans thousands.
 
 use std::collections::HashSet;
 
@@ -70,6 +71,15 @@ impl Holders {
         }
     }
 
+    /// The only holder, if there is exactly one.
+    pub fn sole(&self) -> Option<PeerId> {
+        let mut all = self.iter();
+        match (all.next(), all.next()) {
+            (Some(p), None) => Some(*p),
+            _ => None,
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &PeerId> {
         let (few, many) = match self {
             Self::Few(few) => (Some(few.iter()), None),
@@ -108,6 +118,7 @@ mod tests {
             assert_eq!(got, model.iter().copied().collect::<Vec<_>>(), "step {step}");
             assert_eq!(h.is_empty(), model.is_empty());
             assert!(model.iter().all(|p| h.contains(p)) && !h.contains(&peer(1000)));
+            assert_eq!(h.sole(), if model.len() == 1 { model.first().copied() } else { None });
         }
         assert!(matches!(h, Holders::Many(_)), "40 peers spilled into a set");
     }

@@ -63,6 +63,10 @@ impl FileRecord {
 #[derive(Debug, Default)]
 pub struct Cache {
     peers: HashMap<PeerId, PeerEntry>,
+    /// Peers by IP, for requests on connections that never announced
+    /// (one connection per request in early course peers): a scan of
+    /// every peer per request did not scale to thousands.
+    by_ip: HashMap<IpAddr, Holders>,
     files: HashMap<Key, FileRecord>,
     by_name: HashMap<FileName, Vec<Key>>,
     /// Files that lost their last holder since the last `expire`, which
@@ -119,7 +123,10 @@ impl Cache {
     /// that stays held never loses its name and size.
     fn replace_holdings(&mut self, peer: PeerId, seed: Vec<Key>, leech: Vec<Key>, now: Instant) {
         let held = PeerEntry { seed, leech, last_seen: now };
-        let old = self.peers.insert(peer, held).unwrap_or(PeerEntry { seed: vec![], leech: vec![], last_seen: now });
+        let old = self.peers.insert(peer, held).unwrap_or_else(|| {
+            self.by_ip.entry(peer.ip()).or_default().insert(peer);
+            PeerEntry { seed: vec![], leech: vec![], last_seen: now }
+        });
         let held = &self.peers[&peer];
         if old.seed == held.seed && old.leech == held.leech {
             return;
@@ -153,11 +160,7 @@ impl Cache {
 
     /// The one known peer at `ip`, for connections that did not announce.
     pub fn sole_peer_at(&self, ip: IpAddr) -> Option<PeerId> {
-        let mut found = self.peers.keys().filter(|p| p.ip() == ip);
-        match (found.next(), found.next()) {
-            (Some(p), None) => Some(*p),
-            _ => None,
-        }
+        self.by_ip.get(&ip)?.sole()
     }
 
     /// Files some peer seeds that match every criterion, unique by key,
@@ -232,6 +235,12 @@ impl Cache {
 
     fn forget(&mut self, peer: PeerId) {
         let Some(old) = self.peers.remove(&peer) else { return };
+        if let Some(at_ip) = self.by_ip.get_mut(&peer.ip()) {
+            at_ip.remove(&peer);
+            if at_ip.is_empty() {
+                self.by_ip.remove(&peer.ip());
+            }
+        }
         for key in old.seed.iter().chain(&old.leech) {
             if let Some(record) = self.files.get_mut(key) {
                 record.seeders.remove(&peer);
@@ -346,6 +355,24 @@ mod tests {
         c.update(peer(1), vec![key('c')], vec![], t0).unwrap();
         assert_eq!(c.getfile(&key('c'), None, 5), vec![peer(1)]);
         assert_eq!(c.sole_peer_at(peer(3).ip()), Some(peer(3)));
+    }
+
+    #[test]
+    fn the_sole_peer_at_an_address_follows_announces_and_expiry() {
+        let t0 = Instant::now();
+        let mut c = Cache::new();
+        let (a, b) = (peer(1), SocketAddr::from(([127, 0, 0, 1], 6000)));
+        assert_eq!(c.sole_peer_at(a.ip()), None);
+        c.announce(a, vec![], vec![], t0);
+        c.announce(a, vec![], vec![], t0);
+        assert_eq!(c.sole_peer_at(a.ip()), Some(a), "announcing again is still one peer");
+        c.announce(b, vec![], vec![], t0 + Duration::from_secs(5));
+        assert_eq!(c.sole_peer_at(a.ip()), None, "two peers: ambiguous");
+        assert_eq!(c.expire(t0 + Duration::from_secs(8), Duration::from_secs(6)), vec![a]);
+        assert_eq!(c.sole_peer_at(a.ip()), Some(b));
+        c.expire(t0 + Duration::from_secs(20), Duration::from_secs(6));
+        assert_eq!(c.sole_peer_at(a.ip()), None);
+        assert!(c.by_ip.is_empty(), "no entry left behind");
     }
 
     #[test]
