@@ -37,8 +37,10 @@ impl FileKey {
         if !word.iter().all(u8::is_ascii_hexdigit) {
             return Err(KeyError::NotHex);
         }
-        // Hex digits are ASCII, so each byte is one char.
-        Ok(Self(word.iter().map(|&b| char::from(b.to_ascii_lowercase())).collect::<String>().into_boxed_str()))
+        let mut hex = word.to_vec();
+        hex.make_ascii_lowercase();
+        // Hex digits are ASCII: this cannot fail.
+        String::from_utf8(hex).map(|hex| Self(hex.into_boxed_str())).map_err(|_| KeyError::NotHex)
     }
 
     /// The key of a SHA-256 digest, as our own files have.
