@@ -1,8 +1,9 @@
 //! A set of peers: those holding one file in one role, or those at one
 //! IP address. Most files have one or two holders: those sit inline in
 //! the file's record, so serving `getfile` or moving a peer between files
-//! reads no other memory; a popular file's holders spill into a hash set,
-//! so removing one never scans thousands.
+//! reads no other memory. Up to 15 are a small vector, scanned; beyond,
+//! a hash set (kept if the file loses holders again), so removing one
+//! never scans thousands.
 
 use std::collections::HashSet;
 

@@ -28,7 +28,7 @@ impl From<&FileKey> for Key {
         }
         let mut packed = [0u8; INLINE_DIGITS / 2];
         for (i, &c) in hex.iter().enumerate() {
-            // A FileKey holds hex digits only; 0 is never used.
+            // A FileKey holds hex digits only: the fallback is never taken.
             let value = char::from(c).to_digit(16).unwrap_or(0) as u8;
             packed[i / 2] |= if i % 2 == 0 { value << 4 } else { value };
         }

@@ -73,10 +73,16 @@ pub struct Cache {
     /// forgets those still unheld. Forgetting at once cost more than the
     /// rest of an `update`: peers drop and take files back all the time,
     /// and each time the record, its name index and its sets were freed
-    /// and allocated again. Each file is listed once (`listed`), so this
-    /// never outgrows `files`; an unheld file answers like an unknown one.
+    /// and allocated again. An unheld file answers like an unknown one.
+    /// Each file is listed once (`listed`), and at most `MAX_UNHELD` are:
+    /// beyond, files are forgotten at once, so a peer cycling through new
+    /// keys cannot grow the cache between passes, nor make a pass long.
     unheld: Vec<Key>,
 }
+
+/// See `Cache::unheld`: far more than normal churn between two passes,
+/// a few milliseconds of work for the pass.
+const MAX_UNHELD: usize = 1 << 16;
 
 /// `update` from a peer the tracker does not know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +99,13 @@ impl Cache {
         for entry in seed {
             let key = Key::from(&entry.key);
             let record = self.files.entry(key.clone()).or_default();
-            if record.entry.is_none() {
+            // A file nobody holds any more only waits for the pass that
+            // forgets it (`unheld`): its name and size are not kept.
+            let stale = record.listed && !record.is_held();
+            if record.entry.is_none() || stale {
+                if let Some(old) = record.entry.take() {
+                    unindex_name(&mut self.by_name, &old.name, &key);
+                }
                 self.by_name.entry(entry.name.clone()).or_default().push(key.clone());
                 record.entry = Some(entry);
             }
@@ -138,8 +150,12 @@ impl Cache {
                     let set = if seeding { &mut record.seeders } else { &mut record.leechers };
                     set.remove(&peer);
                     if !record.is_held() && !record.listed {
-                        record.listed = true;
-                        self.unheld.push(key.clone());
+                        if self.unheld.len() < MAX_UNHELD {
+                            record.listed = true;
+                            self.unheld.push(key.clone());
+                        } else {
+                            Self::drop_if_unheld(&mut self.files, &mut self.by_name, key);
+                        }
                     }
                 }
             }
@@ -258,15 +274,19 @@ impl Cache {
             record.listed = false;
             return;
         }
-        if let Some(entry) = &record.entry
-            && let Some(keys) = by_name.get_mut(&entry.name)
-        {
-            keys.retain(|k| k != key);
-            if keys.is_empty() {
-                by_name.remove(&entry.name);
-            }
+        if let Some(entry) = &record.entry {
+            unindex_name(by_name, &entry.name, key);
         }
         files.remove(key);
+    }
+}
+
+fn unindex_name(by_name: &mut HashMap<FileName, Vec<Key>>, name: &FileName, key: &Key) {
+    if let Some(keys) = by_name.get_mut(name) {
+        keys.retain(|k| k != key);
+        if keys.is_empty() {
+            by_name.remove(name);
+        }
     }
 }
 
@@ -410,5 +430,35 @@ mod tests {
         }
         c.expire(t0, Duration::from_secs(60));
         assert_eq!(c.file_count(), 80);
+    }
+
+    #[test]
+    fn a_file_announced_again_after_its_holders_left_takes_the_new_name() {
+        let t0 = Instant::now();
+        let mut c = Cache::new();
+        c.announce(peer(1), vec![file("old", 10, 'a')], vec![], t0);
+        c.announce(peer(1), vec![], vec![], t0);
+        c.announce(peer(2), vec![file("new", 99, 'a')], vec![], t0);
+        let name = |n: &str| [Criterion::Name(FileName::new(n).unwrap())];
+        assert!(c.look(&name("old"), 10).is_empty());
+        assert_eq!(c.look(&name("new"), 10), vec![file("new", 99, 'a')]);
+        // Held by someone: the first name stays.
+        c.announce(peer(3), vec![file("other", 5, 'a')], vec![], t0);
+        assert_eq!(c.look(&[], 10), vec![file("new", 99, 'a')]);
+        assert!(c.by_name.keys().all(|n| n.as_str() == "new"), "no stale name index");
+    }
+
+    #[test]
+    fn unheld_files_beyond_the_bound_are_forgotten_at_once() {
+        let t0 = Instant::now();
+        let mut c = Cache::new();
+        let n = MAX_UNHELD + 100;
+        let k = |i: usize| FileKey::parse(format!("{i:x}").as_bytes()).unwrap();
+        c.announce(peer(1), vec![], (0..n).map(k).collect(), t0);
+        c.update(peer(1), vec![], vec![], t0).unwrap();
+        assert_eq!(c.unheld.len(), MAX_UNHELD);
+        assert_eq!(c.file_count(), MAX_UNHELD, "the other 100 went at once");
+        c.expire(t0, Duration::from_secs(60));
+        assert_eq!(c.file_count(), 0);
     }
 }
