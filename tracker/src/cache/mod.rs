@@ -100,14 +100,22 @@ impl Cache {
             let key = Key::from(&entry.key);
             let record = self.files.entry(key.clone()).or_default();
             // A file nobody holds any more only waits for the pass that
-            // forgets it (`unheld`): its name and size are not kept.
+            // forgets it (`unheld`): its name and size are not kept,
+            // though mostly it comes back as it was.
             let stale = record.listed && !record.is_held();
-            if record.entry.is_none() || stale {
-                if let Some(old) = record.entry.take() {
-                    unindex_name(&mut self.by_name, &old.name, &key);
+            match &record.entry {
+                None => {
+                    self.by_name.entry(entry.name.clone()).or_default().push(key.clone());
+                    record.entry = Some(entry);
                 }
-                self.by_name.entry(entry.name.clone()).or_default().push(key.clone());
-                record.entry = Some(entry);
+                Some(old) if stale && *old != entry => {
+                    if old.name != entry.name {
+                        unindex_name(&mut self.by_name, &old.name, &key);
+                        self.by_name.entry(entry.name.clone()).or_default().push(key.clone());
+                    }
+                    record.entry = Some(entry);
+                }
+                Some(_) => {}
             }
             seed_keys.push(key);
         }
@@ -446,6 +454,12 @@ mod tests {
         c.announce(peer(3), vec![file("other", 5, 'a')], vec![], t0);
         assert_eq!(c.look(&[], 10), vec![file("new", 99, 'a')]);
         assert!(c.by_name.keys().all(|n| n.as_str() == "new"), "no stale name index");
+        // Same name, another size.
+        c.announce(peer(2), vec![], vec![], t0);
+        c.announce(peer(3), vec![], vec![], t0);
+        c.announce(peer(4), vec![file("new", 7, 'a')], vec![], t0);
+        assert_eq!(c.look(&name("new"), 10), vec![file("new", 7, 'a')]);
+        assert_eq!(c.by_name[&FileName::new("new").unwrap()].len(), 1);
     }
 
     #[test]
