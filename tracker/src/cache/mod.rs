@@ -45,8 +45,8 @@ struct PeerEntry {
 
 #[derive(Debug, Default)]
 struct FileRecord {
-    /// Name, length and piece size as first announced; `None` while the
-    /// file is known only from `leech`/`update` keys.
+    /// Name, length and piece size from the announce that made the file
+    /// known; `None` while it is known only from `leech`/`update` keys.
     entry: Option<FileEntry>,
     seeders: Holders,
     leechers: Holders,
@@ -151,6 +151,9 @@ impl Cache {
         if old.seed == held.seed && old.leech == held.leech {
             return;
         }
+        // Unheld files beyond `MAX_UNHELD`, forgotten once every role has
+        // moved: a file going from seeded to leeched stays held.
+        let mut forget_now = Vec::new();
         for (was, is, seeding) in [(&old.seed, &held.seed, true), (&old.leech, &held.leech, false)] {
             let (was_in, is_in) = (Members::new(was), Members::new(is));
             for key in was.iter().filter(|k| !is_in.contains(k)) {
@@ -162,7 +165,7 @@ impl Cache {
                             record.listed = true;
                             self.unheld.push(key.clone());
                         } else {
-                            Self::drop_if_unheld(&mut self.files, &mut self.by_name, key);
+                            forget_now.push(key);
                         }
                     }
                 }
@@ -172,6 +175,9 @@ impl Cache {
                 let set = if seeding { &mut record.seeders } else { &mut record.leechers };
                 set.insert(peer);
             }
+        }
+        for key in forget_now {
+            Self::drop_if_unheld(&mut self.files, &mut self.by_name, key);
         }
     }
 
@@ -472,7 +478,12 @@ mod tests {
         c.update(peer(1), vec![], vec![], t0).unwrap();
         assert_eq!(c.unheld.len(), MAX_UNHELD);
         assert_eq!(c.file_count(), MAX_UNHELD, "the other 100 went at once");
+        // Beyond the bound, a file moving from seeded to leeched stays.
+        c.announce(peer(2), vec![file("moved", 3, 'e')], vec![], t0);
+        c.update(peer(2), vec![], vec![key('e')], t0).unwrap();
+        c.announce(peer(3), vec![file("other", 4, 'e')], vec![], t0);
+        assert_eq!(c.look(&[], 10), vec![file("moved", 3, 'e')], "held all along: its name stays");
         c.expire(t0, Duration::from_secs(60));
-        assert_eq!(c.file_count(), 0);
+        assert_eq!(c.file_count(), 1);
     }
 }
