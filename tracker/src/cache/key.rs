@@ -22,10 +22,10 @@ pub enum Key {
 impl From<&FileKey> for Key {
     fn from(key: &FileKey) -> Self {
         let hex = key.as_str().as_bytes();
-        let Ok(digits) = u8::try_from(hex.len()) else { return Self::Long(key.clone()) };
         if hex.len() > INLINE_DIGITS {
             return Self::Long(key.clone());
         }
+        let digits = hex.len() as u8; // at most INLINE_DIGITS
         let mut packed = [0u8; INLINE_DIGITS / 2];
         for (i, &c) in hex.iter().enumerate() {
             // A FileKey holds hex digits only: the fallback is never taken.

@@ -14,6 +14,7 @@
 //! the files that changed are touched, and files left unheld are
 //! forgotten by the maintenance pass rather than at once (`unheld`).
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap as StdHashMap, HashSet as StdHashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -143,11 +144,16 @@ impl Cache {
     /// that stays held never loses its name and size.
     fn replace_holdings(&mut self, peer: PeerId, seed: Vec<Key>, leech: Vec<Key>, now: Instant) {
         let held = PeerEntry { seed, leech, last_seen: now };
-        let old = self.peers.insert(peer, held).unwrap_or_else(|| {
-            self.by_ip.entry(peer.ip()).or_default().insert(peer);
-            PeerEntry { seed: vec![], leech: vec![], last_seen: now }
-        });
-        let held = &self.peers[&peer];
+        let (old, held) = match self.peers.entry(peer) {
+            Entry::Occupied(known) => {
+                let slot = known.into_mut();
+                (std::mem::replace(slot, held), &*slot)
+            }
+            Entry::Vacant(new) => {
+                self.by_ip.entry(peer.ip()).or_default().insert(peer);
+                (PeerEntry { seed: vec![], leech: vec![], last_seen: now }, &*new.insert(held))
+            }
+        };
         if old.seed == held.seed && old.leech == held.leech {
             return;
         }
