@@ -12,8 +12,7 @@ use common::config::TrackerConfig;
 use common::protocol::frame::{next_line, pending_line};
 use common::protocol::{Limits, LineEnding, ParseError, TrackerReply, TrackerRequest};
 
-use crate::cache::PeerId;
-use crate::handler::{Shared, handle};
+use crate::handler::{Session, Shared, handle};
 use crate::sockio;
 
 /// Bytes read per readiness event: bounds one connection's turn so
@@ -45,7 +44,7 @@ pub struct Conn {
     stream: TcpStream,
     addr: SocketAddr,
     buf: Vec<u8>,
-    peer: Option<PeerId>,
+    session: Session,
     malformed: u8,
     /// Dropping the rest of a line that was too long.
     discarding: bool,
@@ -73,7 +72,7 @@ impl Conn {
             stream,
             addr,
             buf: Vec::new(),
-            peer: None,
+            session: Session::default(),
             malformed: 0,
             discarding: false,
             partial_since: None,
@@ -178,7 +177,7 @@ impl Conn {
         let Some(line) = pending_line(&self.buf) else { return Verdict::Keep };
         let Ok(request) = TrackerRequest::parse(line.text, &limits) else { return Verdict::Keep };
         self.served += 1;
-        let reply = handle(request, self.addr, &mut self.peer, shared, Instant::now());
+        let reply = handle(request, self.addr, &mut self.session, shared, Instant::now());
         self.buf.clear();
         self.partial_since = None;
         self.malformed = 0;
@@ -210,7 +209,7 @@ impl Conn {
                         Ok(request) => {
                             self.malformed = 0;
                             self.served += 1;
-                            handle(request, self.addr, &mut self.peer, shared, now)
+                            handle(request, self.addr, &mut self.session, shared, now)
                         }
                         Err(e) => self.reject(&e),
                     };

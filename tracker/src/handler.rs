@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::config::TrackerConfig;
 use common::protocol::{PeerAddr, TrackerReply, TrackerRequest};
@@ -24,29 +24,60 @@ pub struct Shared {
     pub shutdown: Shutdown,
 }
 
-/// Serves one request from `source`, received at `now`; `peer` is the
-/// identity this connection has announced, set by `announce`.
+/// What a connection remembers between its requests.
+#[derive(Debug, Default)]
+pub struct Session {
+    /// The identity this connection announced.
+    peer: Option<PeerId>,
+    /// When this connection last told the cache that `peer` is alive.
+    refreshed: Option<Instant>,
+}
+
+impl Session {
+    /// Marks the peer alive, at most every `ttl / 16` (and every second):
+    /// a write to the peer's entry on every `look` and `getfile` made the
+    /// other worker's next access to it a cache miss, for a time stamp
+    /// that only needs to be far younger than the time-to-live.
+    fn touch(&mut self, cache: &mut Cache, ttl: Duration, now: Instant) {
+        let Some(id) = self.peer else { return };
+        let every = (ttl / 16).min(Duration::from_secs(1));
+        if self.refreshed.is_none_or(|at| now.saturating_duration_since(at) >= every) {
+            cache.touch(id, now);
+            self.refreshed = Some(now);
+        }
+    }
+}
+
+/// Serves one request from `source`, received at `now`, on the
+/// connection whose `session` it is.
 pub fn handle(
     request: TrackerRequest,
     source: SocketAddr,
-    peer: &mut Option<PeerId>,
+    session: &mut Session,
     shared: &Shared,
     now: Instant,
 ) -> TrackerReply {
     let config = &shared.config;
+    let peer = &mut session.peer;
     match request {
         TrackerRequest::Announce { port, seed, leech } => {
             let id = SocketAddr::new(source.ip(), port);
             log::info!("announce from {id}: {} seeded, {} leeched", seed.len(), leech.len());
             shared.cache.lock().announce(id, seed, leech, now);
             *peer = Some(id);
+            session.refreshed = Some(now);
             TrackerReply::Ok
         }
         TrackerRequest::Update { seed, leech } => {
             let mut cache = shared.cache.lock();
             let id = peer.or_else(|| cache.sole_peer_at(source.ip()));
             match id.map(|id| cache.update(id, seed, leech, now)) {
-                Some(Ok(())) => TrackerReply::Ok,
+                Some(Ok(())) => {
+                    if session.peer == id {
+                        session.refreshed = Some(now);
+                    }
+                    TrackerReply::Ok
+                }
                 None | Some(Err(NotAnnounced)) => {
                     drop(cache);
                     log::info!("update from {source} rejected: not announced");
@@ -56,22 +87,16 @@ pub fn handle(
         }
         TrackerRequest::Look { criteria } => {
             let mut cache = shared.cache.lock();
-            touch(&mut cache, *peer, now);
+            session.touch(&mut cache, config.peer_ttl, now);
             TrackerReply::List(cache.look(&criteria, config.max_results))
         }
         TrackerRequest::GetFile { key } => {
             let mut cache = shared.cache.lock();
-            touch(&mut cache, *peer, now);
-            let requester = peer.or_else(|| cache.sole_peer_at(source.ip()));
+            session.touch(&mut cache, config.peer_ttl, now);
+            let requester = session.peer.or_else(|| cache.sole_peer_at(source.ip()));
             let peers = cache.getfile(&key, requester, config.max_peers);
             drop(cache);
             TrackerReply::Peers { key, peers: peers.into_iter().map(PeerAddr::Ip).collect() }
         }
-    }
-}
-
-fn touch(cache: &mut Cache, peer: Option<PeerId>, now: Instant) {
-    if let Some(id) = peer {
-        cache.touch(id, now);
     }
 }

@@ -1,5 +1,6 @@
 //! Expiry with a short time-to-live: a silent peer vanishes from
-//! `getfile` and `look`, a refreshing one stays.
+//! `getfile` and `look`, a refreshing one stays, and so does one that
+//! only asks (`look`, `getfile`) on the connection it announced on.
 
 mod support;
 use std::time::Duration;
@@ -29,4 +30,23 @@ fn silent_peer_expires_refreshing_peer_stays() {
     assert_eq!(asker.ask(&format!("getfile {KEY_B}")), format!("peers {KEY_B} [127.0.0.42:2]"));
     // An evicted peer must announce again.
     assert!(silent.ask("update seed [] leech []").starts_with("error "));
+}
+
+#[test]
+fn a_peer_that_only_asks_stays() {
+    let ttl = Duration::from_millis(300);
+    let t = TestTracker::with(|c| {
+        c.peer_ttl = ttl;
+        c.interval = Duration::from_millis(50);
+    });
+    let mut asking = t.client_from(44);
+    let mut other = t.client_from(45);
+    assert_eq!(asking.ask(&format!("announce listen 4 seed [] leech [{KEY_A}]")), "ok");
+    // Three times the time-to-live, asking all along.
+    let until = std::time::Instant::now() + 3 * ttl;
+    while std::time::Instant::now() < until {
+        assert_eq!(asking.ask(&format!("getfile {KEY_A}")), format!("peers {KEY_A} []"));
+        assert_eq!(asking.ask("look []"), "list []");
+    }
+    assert_eq!(other.ask(&format!("getfile {KEY_A}")), format!("peers {KEY_A} [127.0.0.44:4]"));
 }
