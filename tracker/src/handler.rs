@@ -58,19 +58,18 @@ pub fn handle(
     now: Instant,
 ) -> TrackerReply {
     let config = &shared.config;
-    let peer = &mut session.peer;
     match request {
         TrackerRequest::Announce { port, seed, leech } => {
             let id = SocketAddr::new(source.ip(), port);
             log::info!("announce from {id}: {} seeded, {} leeched", seed.len(), leech.len());
             shared.cache.lock().announce(id, seed, leech, now);
-            *peer = Some(id);
+            session.peer = Some(id);
             session.refreshed = Some(now);
             TrackerReply::Ok
         }
         TrackerRequest::Update { seed, leech } => {
             let mut cache = shared.cache.lock();
-            let id = peer.or_else(|| cache.sole_peer_at(source.ip()));
+            let id = session.peer.or_else(|| cache.sole_peer_at(source.ip()));
             match id.map(|id| cache.update(id, seed, leech, now)) {
                 Some(Ok(())) => {
                     if session.peer == id {
