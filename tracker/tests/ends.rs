@@ -31,34 +31,31 @@ fn send_and_end(s: &mut TcpStream, bytes: &[u8], corked: bool) {
     s.shutdown(Shutdown::Write).unwrap();
 }
 
+/// On `tries` fresh connections, half of them corked: sends `bytes` and
+/// the end; each gets `reply`, then the close.
+fn each_try_gets(tries: usize, bytes: &[u8], reply: &str) {
+    let t = TestTracker::start();
+    for i in 0..tries {
+        let mut s = connect(&t);
+        send_and_end(&mut s, bytes, i % 2 == 0);
+        assert_eq!(read_to_close(&mut s), reply, "try {i}");
+    }
+}
+
 #[test]
 fn a_request_then_the_end_is_answered_then_closed() {
-    let t = TestTracker::start();
-    for i in 0..40 {
-        let mut s = connect(&t);
-        send_and_end(&mut s, b"look []\n", i % 2 == 0);
-        assert_eq!(read_to_close(&mut s), "list []\n", "try {i}");
-    }
+    each_try_gets(40, b"look []\n", "list []\n");
 }
 
 #[test]
 fn a_request_without_line_end_then_the_end_is_answered() {
-    let t = TestTracker::start();
-    for i in 0..20 {
-        let mut s = connect(&t);
-        send_and_end(&mut s, b"look []", i % 2 == 0);
-        assert_eq!(read_to_close(&mut s), "list []\n", "try {i}");
-    }
+    each_try_gets(20, b"look []", "list []\n");
 }
 
 #[test]
 fn a_blank_line_then_the_end_is_closed() {
-    let t = TestTracker::start();
-    for i in 0..40 {
-        let mut s = connect(&t);
-        send_and_end(&mut s, b"\n", i % 2 == 0);
-        assert_eq!(read_to_close(&mut s), "", "try {i}: nothing to answer, but the socket is closed");
-    }
+    // Nothing to answer, but the socket is closed.
+    each_try_gets(40, b"\n", "");
 }
 
 #[test]
