@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
+mod mix;
+
 mod null_server {
     use super::*;
 
@@ -90,24 +92,8 @@ struct Conn {
     seq: u64,
 }
 
-/// The request mix: every connection announces first (it is a peer),
-/// then 10% announce, 20% update, 40% look by name, 30% getfile.
 fn request(conn: &Conn, id: usize, n: usize, rng: &mut fastrand::Rng) -> String {
-    let key = |c: usize, j: usize| format!("{:032x}", (c as u128) << 8 | j as u128);
-    let announce = || {
-        let files: Vec<String> = (0..5).map(|j| format!("c{id}_{j} {} 524288 {}", 1 << 20, key(id, j))).collect();
-        format!("announce listen {} seed [{}] leech []\n", conn.port, files.join(" "))
-    };
-    if conn.seq == 0 {
-        return announce();
-    }
-    let other = rng.usize(..n);
-    match rng.u8(..10) {
-        0 => announce(),
-        1 | 2 => format!("update seed [{} {}] leech [{}]\n", key(id, 0), key(id, 1), key(other, 2)),
-        3..=6 => format!("look [filename=\"c{other}_{}\"]\n", rng.usize(..5)),
-        _ => format!("getfile {}\n", key(other, rng.usize(..5))),
-    }
+    if conn.seq == 0 { mix::announce(id, conn.port) } else { mix::next(id, conn.port, n, rng) }
 }
 
 struct Report {
