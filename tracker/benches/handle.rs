@@ -55,8 +55,8 @@ fn serve(shared: &Shared, requests: &[(usize, String)], sessions: &mut [Session]
         if cold {
             // One byte per line, read and written: a `fill` may bypass
             // the caches it is meant to flush.
-            for line in junk[at..at + POLLUTE].iter_mut().step_by(64) {
-                *line = line.wrapping_add(1);
+            for byte in junk[at..at + POLLUTE].iter_mut().step_by(64) {
+                *byte = byte.wrapping_add(1);
             }
             at = (at + POLLUTE) % junk.len();
         }

@@ -1,6 +1,7 @@
-//! The request mix both tracker benches send: peer `id` of `n` announces
-//! five files of its own first, then sends 10% announce, 20% update, 40%
-//! look by exact name, 30% getfile, about other peers' files.
+//! The request mix both tracker benches send: peer `id` (of `n`)
+//! announces five files of its own first, then sends 10% announce, 20%
+//! update (seeding two of its files, leeching another peer's), 40% look
+//! by exact name and 30% getfile of other peers' files.
 
 /// The first request of peer `id`, listening on `port`.
 pub fn announce(id: usize, port: u16) -> String {
