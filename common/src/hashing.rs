@@ -4,12 +4,15 @@
 //!
 //! ```text
 //! H_i = SHA-256(piece i)                     for i in 0..n
-//! key = SHA-256(u64_be(length) || u64_be(piece_size) || H_0 || ... || H_(n-1))
+//! C   = SHA-256(u64_be(length) || u64_be(piece_size) || H_0 || ... || H_(n-1))
+//! key = the first 16 bytes of C
 //! ```
 //!
-//! written as 64 lowercase hex characters. Committing to the layout as
-//! well as the hashes means a result line `name length piecesize key` is
-//! self-certifying: a peer cannot serve a hash list for another layout.
+//! written as 32 lowercase hex characters: the length of the subject's
+//! MD5 keys, which course trackers store in fixed 33-byte fields; 128
+//! bits keep second preimages out of reach (docs/PROTOCOL.md, section 4).
+//! Committing to the layout as well as the hashes means a result line
+//! `name length piecesize key` is self-certifying: a peer cannot serve a hash list for another layout.
 //! `sha2` picks the CPU's SHA extensions at run time when present.
 
 use std::fs::File;
@@ -18,7 +21,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::key::FileKey;
+use crate::key::{FileKey, KEY_BYTES};
 use crate::layout::Layout;
 
 pub type PieceHash = [u8; 32];
@@ -43,8 +46,23 @@ pub fn key_of(layout: &Layout, hashes: &[PieceHash]) -> FileKey {
     for piece in hashes {
         h.update(piece);
     }
-    FileKey::from_digest(&h.finalize().into())
+    let commitment: [u8; 32] = h.finalize().into();
+    let mut key = [0u8; KEY_BYTES];
+    key.copy_from_slice(&commitment[..KEY_BYTES]);
+    FileKey::from_digest(&key)
 }
+
+/// The key that a key of the first format (all 32 bytes of the
+/// commitment, 64 hex characters, used until 2026-12) stands for today:
+/// its first half. `None` for any other length. Lets the key cache and
+/// resume manifests of that format be carried over without hashing again.
+pub fn key_from_legacy(old: &FileKey) -> Option<FileKey> {
+    let hex = old.as_str();
+    (hex.len() == 2 * LEGACY_KEY_BYTES).then(|| FileKey::parse(&hex.as_bytes()[..2 * KEY_BYTES]).ok()).flatten()
+}
+
+/// Bytes in a key of the first format.
+const LEGACY_KEY_BYTES: usize = 32;
 
 /// Whether a hash list is the one `key` commits to for `layout`.
 pub fn hashes_match(key: &FileKey, layout: &Layout, hashes: &[PieceHash]) -> bool {
@@ -105,11 +123,43 @@ mod tests {
         assert!(!hashes_match(&d.key, &layout, &d.hashes[..2]));
     }
 
+    /// The key of a known file, as written in docs/PROTOCOL.md section 4:
+    /// any other implementation of the definition must find this value.
+    #[test]
+    fn golden_key_of_a_known_file() {
+        // 10,000 bytes `i % 251`, cut in 4096-byte pieces (3 pieces).
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let d = digest_reader(&data[..], Layout::new(10_000, 4096).unwrap()).unwrap();
+        assert_eq!(d.key.as_str(), GOLDEN_KEY);
+        let mut full = Sha256::new();
+        full.update(10_000u64.to_be_bytes());
+        full.update(4096u64.to_be_bytes());
+        d.hashes.iter().for_each(|h| full.update(h));
+        assert!(hex::encode(full.finalize()).starts_with(GOLDEN_KEY), "the key is the commitment's first 128 bits");
+        let empty = digest_reader(&[][..], Layout::new(0, 2048).unwrap()).unwrap();
+        assert_eq!(empty.key.as_str(), GOLDEN_EMPTY_KEY);
+    }
+
+    #[test]
+    fn a_key_of_the_first_format_stands_for_its_first_half() {
+        let old = FileKey::parse(GOLDEN_FIRST_FORMAT.as_bytes()).unwrap();
+        assert_eq!(key_from_legacy(&old).unwrap().as_str(), GOLDEN_KEY);
+        let today = FileKey::parse(GOLDEN_KEY.as_bytes()).unwrap();
+        assert_eq!(key_from_legacy(&today), None, "a key of today is not carried over");
+        assert_eq!(key_from_legacy(&FileKey::parse(&[b'a'; 40]).unwrap()), None);
+    }
+
+    /// The same file's key in the first format: the whole commitment.
+    const GOLDEN_FIRST_FORMAT: &str = "363c9c5ec9f9f166a8f484502be7ca5b2ee445c0a10817798364cd7722b79442";
+
+    const GOLDEN_KEY: &str = "363c9c5ec9f9f166a8f484502be7ca5b";
+    const GOLDEN_EMPTY_KEY: &str = "f07c62d7c7c8c5a201217233e372921e";
+
     #[test]
     fn empty_file_and_short_reader() {
         let d = digest_reader(&[][..], Layout::for_length(0).unwrap()).unwrap();
         assert!(d.hashes.is_empty());
-        assert_eq!(d.key.as_str().len(), 64);
+        assert_eq!(d.key.as_str().len(), 32);
         let err = digest_reader(&[1u8; 10][..], Layout::new(20, 4).unwrap()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }

@@ -1,14 +1,18 @@
 //! File keys: the opaque hex token that names a file on the network.
 //!
 //! To a tracker a key is just a bounded hex string (course peers use
-//! 32-character MD5 keys, some in upper case). Our own keys are 64 hex
-//! characters computed by [`crate::hashing`], and they commit to every
-//! piece's hash so a downloader can verify each piece on arrival.
+//! 32-character MD5 keys, some in upper case). Our own keys are 32 hex
+//! characters too (128 bits, so they fit the course trackers' fixed
+//! fields), computed by [`crate::hashing`]; they commit to every piece's
+//! hash so a downloader can verify each piece on arrival.
 
 use std::fmt;
 
 /// The longest key accepted on the wire, in hex characters (SHA-512 size).
 pub const MAX_KEY_LEN: usize = 128;
+
+/// Bytes in one of our own keys (32 hex characters).
+pub const KEY_BYTES: usize = 16;
 
 /// A normalised (lowercase) hex key, 1 to [`MAX_KEY_LEN`] characters.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -43,8 +47,8 @@ impl FileKey {
         String::from_utf8(hex).map(|hex| Self(hex.into_boxed_str())).map_err(|_| KeyError::NotHex)
     }
 
-    /// The key of a SHA-256 digest, as our own files have.
-    pub fn from_digest(digest: &[u8; 32]) -> Self {
+    /// The key of a 128-bit commitment, as our own files have.
+    pub fn from_digest(digest: &[u8; KEY_BYTES]) -> Self {
         Self(hex::encode(digest).into_boxed_str())
     }
 
@@ -52,9 +56,10 @@ impl FileKey {
         &self.0
     }
 
-    /// The raw digest when this is one of our 64-character keys.
-    pub fn digest(&self) -> Option<[u8; 32]> {
-        let mut out = [0u8; 32];
+    /// The raw bytes when this has the length of our keys (32 hex
+    /// characters); an MD5 key has that length too.
+    pub fn digest(&self) -> Option<[u8; KEY_BYTES]> {
+        let mut out = [0u8; KEY_BYTES];
         hex::decode_to_slice(self.0.as_bytes(), &mut out).ok()?;
         Some(out)
     }
@@ -92,11 +97,12 @@ mod tests {
     fn normalises_case_and_bounds_length() {
         let k = FileKey::parse(b"8905E92AFEB80FC7722EC89EB0BF0966").unwrap();
         assert_eq!(k.as_str(), "8905e92afeb80fc7722ec89eb0bf0966");
-        assert_eq!(k.digest(), None, "an MD5 key has no SHA-256 digest");
+        assert_eq!(k.digest().map(hex::encode).as_deref(), Some(k.as_str()), "an MD5 key has our keys' length");
+        assert_eq!(FileKey::parse(&[b'a'; 64]).unwrap().digest(), None, "64 characters are not one of our keys");
         assert_eq!(FileKey::parse(b""), Err(KeyError::Empty));
         assert_eq!(FileKey::parse(b"xyz"), Err(KeyError::NotHex));
         assert_eq!(FileKey::parse(&[b'a'; 129]), Err(KeyError::TooLong(129)));
-        let d = [7u8; 32];
+        let d = [7u8; KEY_BYTES];
         assert_eq!(FileKey::from_digest(&d).digest(), Some(d));
     }
 }

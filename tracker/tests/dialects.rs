@@ -91,7 +91,7 @@ fn upper_case_keys_are_the_same_key() {
 
 #[test]
 fn md5_keys_are_opaque_tokens() {
-    // 32-character keys (the subject's MD5) and our 64-character ones.
+    // 32-character keys (the subject's MD5, and ours) and longer ones.
     let t = TestTracker::start();
     let mut c = t.client_from(34);
     let long = "ab".repeat(32);

@@ -16,12 +16,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::UNIX_EPOCH;
 
-use common::hashing::{PieceHash, digest_file};
+use common::hashing::{self, PieceHash, digest_file};
 use common::protocol::{FileEntry, FileName};
 use common::{BufferMap, FileKey, Layout};
 use parking_lot::{Mutex, RwLock};
 
 const CACHE_FILE: &str = ".eirb2share-keys";
+/// The key cache's first line. A cache without it is of the first key
+/// format (64-character keys), and carried over by [`parse_cache_line`].
+const CACHE_HEADER: &str = "eirb2share-keys 2";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CacheFormat {
+    FirstKeys,
+    Current,
+}
 
 /// A file this peer can serve pieces of.
 #[derive(Debug)]
@@ -283,11 +292,32 @@ impl Library {
 
     fn load_cache(&self) {
         let Ok(file) = File::open(self.dir.join(CACHE_FILE)) else { return };
-        let mut cache = self.cache.lock();
-        for line in io::BufReader::new(file).lines().map_while(Result::ok) {
-            if let Some((stamp, cached)) = parse_cache_line(&line) {
-                cache.insert(stamp, cached);
+        let mut lines = io::BufReader::new(file).lines().map_while(Result::ok).peekable();
+        let format = match lines.peek() {
+            Some(first) if first == CACHE_HEADER => {
+                lines.next();
+                CacheFormat::Current
             }
+            _ => CacheFormat::FirstKeys,
+        };
+        let mut cache = self.cache.lock();
+        let (mut kept, mut dropped) = (0usize, 0usize);
+        for line in lines {
+            match parse_cache_line(&line, format) {
+                Some((stamp, cached)) => {
+                    cache.insert(stamp, cached);
+                    kept += 1;
+                }
+                None => dropped += 1,
+            }
+        }
+        drop(cache);
+        if format == CacheFormat::FirstKeys {
+            log::info!(
+                "{}: key cache of the first key format: {kept} key(s) carried over, {dropped} line(s) to hash again",
+                self.dir.display()
+            );
+            self.save_cache();
         }
     }
 
@@ -297,13 +327,11 @@ impl Library {
         // last rename wins, and every version is a whole file.
         let text: String = {
             let cache = self.cache.lock();
-            cache
-                .iter()
-                .map(|(s, c)| {
-                    let hashes: String = c.hashes.iter().map(hex::encode).collect();
-                    format!("{} {} {} {} {} {}\n", s.size, s.mtime_ns, c.piece_size, c.key, hashes, s.name)
-                })
-                .collect()
+            let lines = cache.iter().map(|(s, c)| {
+                let hashes: String = c.hashes.iter().map(hex::encode).collect();
+                format!("{} {} {} {} {} {}\n", s.size, s.mtime_ns, c.piece_size, c.key, hashes, s.name)
+            });
+            std::iter::once(format!("{CACHE_HEADER}\n")).chain(lines).collect()
         };
         static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let tmp = self.dir.join(format!("{CACHE_FILE}.tmp{}", SAVES.fetch_add(1, Ordering::Relaxed)));
@@ -320,8 +348,10 @@ impl Library {
     }
 }
 
-/// `size mtime piece_size key hashes name`; anything odd is skipped.
-fn parse_cache_line(line: &str) -> Option<(Stamp, Cached)> {
+/// `size mtime piece_size key hashes name`; anything odd is skipped. A
+/// line of the first key format is carried over only when its key's
+/// first half is the key its own piece hashes give today.
+fn parse_cache_line(line: &str, format: CacheFormat) -> Option<(Stamp, Cached)> {
     let mut f = line.splitn(6, ' ');
     let size = f.next()?.parse().ok()?;
     let mtime_ns = f.next()?.parse().ok()?;
@@ -335,6 +365,13 @@ fn parse_cache_line(line: &str) -> Option<(Stamp, Cached)> {
         return None;
     }
     let hashes: Vec<PieceHash> = raw.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect();
+    let key = match format {
+        CacheFormat::Current => key,
+        CacheFormat::FirstKeys => {
+            let today = hashing::key_from_legacy(&key)?;
+            (hashing::key_of(&layout, &hashes) == today).then_some(today)?
+        }
+    };
     Some((Stamp { name, size, mtime_ns }, Cached { piece_size, key, hashes: Arc::new(hashes) }))
 }
 
@@ -364,4 +401,56 @@ fn hash_all(todo: Vec<(Stamp, PathBuf)>, threads: usize) -> Vec<(Stamp, PathBuf,
         }
     });
     done.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+
+    /// The whole SHA-256 commitment: the key of the first format.
+    fn first_format_key(size: u64, piece_size: u64, hashes: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(size.to_be_bytes());
+        h.update(piece_size.to_be_bytes());
+        h.update(hex::decode(hashes).unwrap());
+        hex::encode(h.finalize())
+    }
+
+    #[test]
+    fn a_key_cache_of_the_first_format_is_carried_over_never_misread() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = |seed: u8| (0..20_000u32).map(|i| (i as u8).wrapping_mul(seed)).collect::<Vec<u8>>();
+        std::fs::write(dir.path().join("a.bin"), data(3)).unwrap();
+        std::fs::write(dir.path().join("b.bin"), data(5)).unwrap();
+        let lib = Library::open(dir.path()).unwrap();
+        assert_eq!(lib.rescan(1).unwrap().hashed, 2);
+        let keys: Vec<(String, FileKey)> =
+            lib.files().iter().map(|f| (f.entry.name.to_string(), f.entry.key.clone())).collect();
+        drop(lib);
+        // The same cache as the first format wrote it: no header, whole
+        // commitments as keys; b.bin's key is not its hashes' commitment.
+        let cache = std::fs::read_to_string(dir.path().join(CACHE_FILE)).unwrap();
+        let mut lines = cache.lines();
+        assert_eq!(lines.next(), Some(CACHE_HEADER));
+        let old: String = lines
+            .map(|line| {
+                let f: Vec<&str> = line.splitn(6, ' ').collect();
+                let key = match f[5] {
+                    "a.bin" => first_format_key(f[0].parse().unwrap(), f[2].parse().unwrap(), f[4]),
+                    _ => "ab".repeat(32),
+                };
+                format!("{} {} {} {key} {} {}\n", f[0], f[1], f[2], f[4], f[5])
+            })
+            .collect();
+        std::fs::write(dir.path().join(CACHE_FILE), old).unwrap();
+        let lib = Library::open(dir.path()).unwrap();
+        assert!(std::fs::read_to_string(dir.path().join(CACHE_FILE)).unwrap().starts_with(CACHE_HEADER), "rewritten");
+        assert_eq!(lib.rescan(1).unwrap().hashed, 1, "a.bin carried over, b.bin hashed again");
+        let again: Vec<(String, FileKey)> =
+            lib.files().iter().map(|f| (f.entry.name.to_string(), f.entry.key.clone())).collect();
+        assert_eq!(again, keys);
+        assert!(keys.iter().all(|(_, k)| k.as_str().len() == 32));
+    }
 }

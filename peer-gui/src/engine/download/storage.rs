@@ -64,7 +64,7 @@ impl Storage {
     pub fn save_manifest(&self, entry: &FileEntry, verified: &BufferMap) -> io::Result<()> {
         let tmp = self.manifest.with_extension("manifest.tmp");
         let mut out = File::create(&tmp)?;
-        writeln!(out, "eirb2share-manifest 1")?;
+        writeln!(out, "{MANIFEST_HEADER}")?;
         writeln!(out, "{entry}")?;
         writeln!(out, "{}", hex::encode(verified.as_bytes()))?;
         out.sync_data()?;
@@ -100,13 +100,28 @@ pub fn paths(dir: &Path, name: &FileName, key: &FileKey) -> (PathBuf, PathBuf) {
     (dir.join(format!("{stem}.part")), dir.join(format!("{stem}.manifest")))
 }
 
+/// A manifest's first line.
+const MANIFEST_HEADER: &str = "eirb2share-manifest 2";
+/// The first line of a manifest of the first key format (64-character
+/// keys): its key's first half is the file's key today, and the `.part`
+/// file's name (16 characters of the key) is the same.
+const FIRST_KEYS_HEADER: &str = "eirb2share-manifest 1";
+
 /// Reads a manifest: the entry and the pieces it says are verified.
 pub fn read_manifest(path: &Path) -> Option<(FileEntry, BufferMap)> {
     let mut lines = io::BufReader::new(File::open(path).ok()?).lines().map_while(Result::ok);
-    if lines.next()? != "eirb2share-manifest 1" {
-        return None;
+    let header = lines.next()?;
+    let mut entry = FileEntry::parse_line(&lines.next()?).ok()?;
+    match header.as_str() {
+        MANIFEST_HEADER => {}
+        FIRST_KEYS_HEADER => {
+            // The pieces it lists are checked against the hash list,
+            // itself checked against the new key, before any is trusted.
+            entry.key = common::hashing::key_from_legacy(&entry.key)?;
+            log::info!("{}: manifest of the first key format, carried over", path.display());
+        }
+        _ => return None,
     }
-    let entry = FileEntry::parse_line(&lines.next()?).ok()?;
     let layout = Layout::new(entry.length, entry.piece_size).ok()?;
     let bytes = hex::decode(lines.next()?.trim()).ok()?;
     let map = BufferMap::from_bytes(layout.piece_count(), &bytes)?;
@@ -123,4 +138,37 @@ pub fn manifests(dir: &Path) -> Vec<PathBuf> {
             p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') && n.ends_with(".manifest"))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NEW_KEY: &str = "363c9c5ec9f9f166a8f484502be7ca5b";
+    const FIRST_FORMAT_KEY: &str = "363c9c5ec9f9f166a8f484502be7ca5b2ee445c0a10817798364cd7722b79442";
+
+    fn manifest(dir: &Path, header: &str, key: &str) -> PathBuf {
+        let path = dir.join(".a.bin.363c9c5ec9f9f166.manifest");
+        std::fs::write(&path, format!("{header}\na.bin 10000 4096 {key}\na0\n")).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_manifest_of_the_first_key_format_is_carried_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let (entry, map) = read_manifest(&manifest(dir.path(), FIRST_KEYS_HEADER, FIRST_FORMAT_KEY)).unwrap();
+        assert_eq!(entry.key.as_str(), NEW_KEY);
+        assert_eq!((map.has(0), map.has(1), map.has(2)), (true, false, true));
+        let (part, path) = paths(dir.path(), &entry.name, &entry.key);
+        assert_eq!(path, dir.path().join(".a.bin.363c9c5ec9f9f166.manifest"), "same bookkeeping names");
+        assert_eq!(part.file_name().unwrap(), ".a.bin.363c9c5ec9f9f166.part");
+    }
+
+    #[test]
+    fn a_manifest_is_never_misread() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_manifest(&manifest(dir.path(), MANIFEST_HEADER, NEW_KEY)).unwrap().0.key.as_str(), NEW_KEY);
+        assert!(read_manifest(&manifest(dir.path(), FIRST_KEYS_HEADER, NEW_KEY)).is_none(), "not a first-format key");
+        assert!(read_manifest(&manifest(dir.path(), "eirb2share-manifest 3", NEW_KEY)).is_none(), "a later format");
+    }
 }
