@@ -12,6 +12,9 @@ const KEY_B: &str = "330a57722ec8b0bf09669a2b35f88e9e";
 fn key(s: &str) -> FileKey {
     FileKey::parse(s.as_bytes()).unwrap()
 }
+fn kref(s: &str) -> FileRef {
+    FileRef::Key(key(s))
+}
 fn entry(name: &str, length: u64, piece_size: u64, k: &str) -> FileEntry {
     FileEntry { name: FileName::new(name).unwrap(), length, piece_size, key: key(k) }
 }
@@ -73,7 +76,7 @@ fn subject_getfile_peers_update() {
     );
     assert_eq!(written_reply(&parsed), format!("{peers}\n"));
     let update = format!("update seed [{KEY_A}] leech [{KEY_B}]");
-    assert_eq!(req(&update), TrackerRequest::Update { seed: vec![key(KEY_A)], leech: vec![key(KEY_B)] });
+    assert_eq!(req(&update), TrackerRequest::Update { seed: vec![kref(KEY_A)], leech: vec![kref(KEY_B)] });
     assert_eq!(written_req(&req(&update)), format!("{update}\n"));
 }
 
@@ -189,13 +192,54 @@ fn dialect_empty_sections_omitted() {
     assert_eq!(req("announce listen 2222"), TrackerRequest::Announce { port: 2222, seed: vec![], leech: vec![] });
     assert_eq!(
         req(&format!("announce listen 7 leech [{KEY_A}]")),
-        TrackerRequest::Announce { port: 7, seed: vec![], leech: vec![key(KEY_A)] }
+        TrackerRequest::Announce { port: 7, seed: vec![], leech: vec![kref(KEY_A)] }
     );
     assert_eq!(
         req(&format!("update seed [{KEY_A}]")),
-        TrackerRequest::Update { seed: vec![key(KEY_A)], leech: vec![] }
+        TrackerRequest::Update { seed: vec![kref(KEY_A)], leech: vec![] }
     );
     assert_eq!(req("update"), TrackerRequest::Update { seed: vec![], leech: vec![] });
+}
+
+/// Two course peers send `update` with the `announce` form of each file,
+/// one of them with upper-case keys; lists may mix both forms.
+#[test]
+fn dialect_update_with_file_descriptions() {
+    let upper = KEY_A.to_uppercase();
+    let r = req(&format!("update seed [file_a.dat 2097152 1024 {upper}] leech [file_b.dat 10 2048 {KEY_B}]"));
+    let described = |e: FileEntry| FileRef::Described(e);
+    assert_eq!(
+        r,
+        TrackerRequest::Update {
+            seed: vec![described(entry("file_a.dat", 2097152, 1024, KEY_A))],
+            leech: vec![described(entry("file_b.dat", 10, 2048, KEY_B))],
+        }
+    );
+    assert_eq!(
+        written_req(&r),
+        format!("update seed [file_a.dat 2097152 1024 {KEY_A}] leech [file_b.dat 10 2048 {KEY_B}]\n")
+    );
+    let mixed = req(&format!("update seed [ {KEY_A} b 1 2 {KEY_B}  {KEY_B}] leech [{KEY_A}]"));
+    assert_eq!(
+        mixed,
+        TrackerRequest::Update {
+            seed: vec![kref(KEY_A), described(entry("b", 1, 2, KEY_B)), kref(KEY_B)],
+            leech: vec![kref(KEY_A)],
+        }
+    );
+    // A name that looks like a key is still a name when numbers follow.
+    assert_eq!(
+        req(&format!("update seed [{KEY_B} 3 4 {KEY_A}]")),
+        TrackerRequest::Update { seed: vec![described(entry(KEY_B, 3, 4, KEY_A))], leech: vec![] }
+    );
+    assert_eq!(
+        req(&format!("announce listen 1 leech [a 1 2 {KEY_A}]")),
+        TrackerRequest::Announce { port: 1, seed: vec![], leech: vec![described(entry("a", 1, 2, KEY_A))] }
+    );
+    let bad = |line: &str| TrackerRequest::parse(line.as_bytes(), &Limits::default()).unwrap_err();
+    assert!(matches!(bad("update seed [a 1 2 nothex]"), ParseError::BadKey(_)));
+    assert!(matches!(bad("update seed [a 1 0 abcd]"), ParseError::BadLayout(_)));
+    assert!(matches!(bad("update seed [x.txt 1 2]"), ParseError::BadKey(_)), "three words are not a file");
 }
 
 #[test]

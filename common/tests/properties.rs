@@ -12,7 +12,7 @@ fn limits() -> Limits {
 }
 
 fn key() -> impl Strategy<Value = FileKey> {
-    prop_oneof!["[0-9a-f]{64}", "[0-9A-F]{32}", "[0-9a-fA-F]{1,128}"]
+    prop_oneof!["[0-9a-f]{32}", "[0-9A-F]{32}", "[0-9a-f]{64}", "[0-9a-fA-F]{1,128}"]
         .prop_map(|s: String| FileKey::parse(s.as_bytes()).unwrap())
 }
 
@@ -47,8 +47,16 @@ fn peer_addr() -> impl Strategy<Value = PeerAddr> {
     ]
 }
 
+/// A key or a whole description. A short key of decimal digits could be
+/// read as a length (docs/PROTOCOL.md, section 3): such keys are left out.
+fn file_ref() -> impl Strategy<Value = FileRef> {
+    let unambiguous =
+        key().prop_filter("not a number", |k| k.as_str().len() > 20 || !k.as_str().bytes().all(|b| b.is_ascii_digit()));
+    prop_oneof![unambiguous.prop_map(FileRef::Key), entry().prop_map(FileRef::Described)]
+}
+
 fn request() -> impl Strategy<Value = TrackerRequest> {
-    let keys = || prop::collection::vec(key(), 0..5);
+    let keys = || prop::collection::vec(file_ref(), 0..5);
     prop_oneof![
         (1..=u16::MAX, prop::collection::vec(entry(), 0..5), keys())
             .prop_map(|(port, seed, leech)| TrackerRequest::Announce { port, seed, leech }),

@@ -1,6 +1,7 @@
 //! One client connection: its input buffer and the framing rules. Lines
 //! are cut here and handed to `handler`; replies are written back with
-//! the line ending of the request.
+//! the line ending of the request, or `\r\n` for good once a request came
+//! without one (see [`Conn::ending`]).
 //!
 //! A connection is only ever touched by the worker whose turn it is
 //! (see `slot`).
@@ -53,6 +54,9 @@ pub struct Conn {
     last_input: Instant,
     /// The unfinished line was already tried as a whole command.
     pause_tried: bool,
+    /// A request came without a line end: this client may read replies
+    /// up to `\r\n` only.
+    unended_client: bool,
     /// The last read filled the whole buffer: more bytes may be queued.
     pub maybe_more: bool,
     /// Requests answered and not yet counted in `Shared::requests`.
@@ -78,6 +82,7 @@ impl Conn {
             partial_since: None,
             last_input: Instant::now(),
             pause_tried: false,
+            unended_client: false,
             maybe_more: false,
             served: 0,
         }
@@ -169,21 +174,41 @@ impl Conn {
         Verdict::Keep
     }
 
-    /// The sender paused on an unfinished line: if it is a whole command
-    /// (one course peer never ends its lines), answer it.
+    /// The sender paused on an unfinished line: one course peer never
+    /// ends its lines, so the line is taken as a whole request and
+    /// answered like a terminated one (its error included).
     fn on_pause(&mut self, shared: &Shared, out: &mut Vec<u8>, deadline: &mut Option<Instant>) -> Verdict {
         self.pause_tried = true;
         let limits = self.limits(shared);
         let Some(line) = pending_line(&self.buf) else { return Verdict::Keep };
-        let Ok(request) = TrackerRequest::parse(line.text, &limits) else { return Verdict::Keep };
-        self.served += 1;
-        let reply = handle(request, self.addr, &mut self.session, shared, Instant::now());
+        self.unended_client = true;
+        let reply = match TrackerRequest::parse(line.text, &limits) {
+            Ok(request) => {
+                self.malformed = 0;
+                self.served += 1;
+                handle(request, self.addr, &mut self.session, shared, Instant::now())
+            }
+            Err(e) => self.reject(&e),
+        };
         self.buf.clear();
         self.partial_since = None;
-        self.malformed = 0;
         out.clear();
-        let _ = reply.write(out, LineEnding::Lf);
-        self.send(out, Verdict::Keep, shared, deadline)
+        let _ = reply.write(out, self.ending(None));
+        let verdict = self.send(out, Verdict::Keep, shared, deadline);
+        if self.malformed >= MAX_MALFORMED {
+            log::info!("{}: closing after {MAX_MALFORMED} malformed requests in a row", self.addr);
+            return Verdict::Close;
+        }
+        verdict
+    }
+
+    /// How a reply ends: like its request, except that once a request
+    /// came without a line end every reply ends with `\r\n`. The course
+    /// peer that never ends its lines reads replies up to `\r\n`, even
+    /// after it sends a `\n` line; a reader that splits on `\n` takes
+    /// either.
+    fn ending(&self, request: Option<LineEnding>) -> LineEnding {
+        if self.unended_client { LineEnding::CrLf } else { request.unwrap_or_default() }
     }
 
     fn limits(&self, shared: &Shared) -> Limits {
@@ -204,7 +229,7 @@ impl Conn {
                 Ok(None) => break Verdict::Keep,
                 Ok(Some((line, n))) => {
                     used += n;
-                    let ending = line.ending.unwrap_or_default();
+                    let ending = self.ending(line.ending);
                     let reply = match TrackerRequest::parse(line.text, &limits) {
                         Ok(request) => {
                             self.malformed = 0;
@@ -227,7 +252,7 @@ impl Conn {
                     // Refuse the long line without buffering it: skip to
                     // its end, or drop what we have and discard until it.
                     let reply = self.reject(&e);
-                    let _ = reply.write(out, LineEnding::Lf);
+                    let _ = reply.write(out, self.ending(None));
                     match memchr::memchr(b'\n', &self.buf[used..]) {
                         Some(end) => used += end + 1,
                         None => {
@@ -315,7 +340,7 @@ mod tests {
         drop(conn);
         let mut reply = String::new();
         client.read_to_string(&mut reply).unwrap();
-        assert_eq!(reply, "list []\n");
+        assert_eq!(reply, "list []\r\n", "a request without end is answered with \\r\\n");
     }
 
     #[test]

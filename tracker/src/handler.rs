@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
+use common::FileKey;
 use common::config::TrackerConfig;
-use common::protocol::{PeerAddr, TrackerReply, TrackerRequest};
+use common::protocol::{FileEntry, FileRef, PeerAddr, TrackerReply, TrackerRequest};
 use parking_lot::Mutex;
 
 use crate::cache::{Cache, NotAnnounced, PeerId};
@@ -62,16 +63,26 @@ pub fn handle(
         TrackerRequest::Announce { port, seed, leech } => {
             let id = SocketAddr::new(source.ip(), port);
             log::info!("announce from {id}: {} seeded, {} leeched", seed.len(), leech.len());
-            shared.cache.lock().announce(id, seed, leech, now);
+            let (leech, described) = split(leech, Vec::new());
+            let mut cache = shared.cache.lock();
+            cache.announce(id, seed, leech, now);
+            cache.describe(described);
+            drop(cache);
             session.peer = Some(id);
             session.refreshed = Some(now);
             TrackerReply::Ok
         }
         TrackerRequest::Update { seed, leech } => {
+            let (seed, described) = split(seed, Vec::new());
+            let (leech, described) = split(leech, described);
             let mut cache = shared.cache.lock();
             let id = session.peer.or_else(|| cache.sole_peer_at(source.ip()));
             match id.map(|id| cache.update(id, seed, leech, now)) {
                 Some(Ok(())) => {
+                    // Course peers describe files in `update` (the
+                    // `announce` form): a file heard of there is recorded.
+                    cache.describe(described);
+                    drop(cache);
                     if session.peer == id {
                         session.refreshed = Some(now);
                     }
@@ -98,4 +109,20 @@ pub fn handle(
             TrackerReply::Peers { key, peers: peers.into_iter().map(PeerAddr::Ip).collect() }
         }
     }
+}
+
+/// The keys of `refs`, and the descriptions among them added to `described`.
+fn split(refs: Vec<FileRef>, mut described: Vec<FileEntry>) -> (Vec<FileKey>, Vec<FileEntry>) {
+    let keys = refs
+        .into_iter()
+        .map(|r| match r {
+            FileRef::Key(key) => key,
+            FileRef::Described(entry) => {
+                let key = entry.key.clone();
+                described.push(entry);
+                key
+            }
+        })
+        .collect();
+    (keys, described)
 }

@@ -44,6 +44,69 @@ fn request_without_line_end_is_served_after_a_pause() {
     assert_eq!(c.recv(), format!("list [file_a.dat 10 4 {KEY_A}]"));
 }
 
+/// Issue: one course peer sends `announce`/`look` with a trailing blank
+/// and no line end, then lines ended by `\n`, and reads every reply up to
+/// `\r\n`. Each reply on that connection ends with `\r\n`.
+#[test]
+fn a_client_that_never_ends_its_lines_gets_crlf_for_good() {
+    let t = TestTracker::with(|c| c.line_pause = std::time::Duration::from_millis(50));
+    let mut c = t.client_from(32);
+    c.send(format!("announce listen 2222 seed [file_a.dat 10 4 {KEY_A}] leech [] "));
+    assert_eq!(c.recv_raw(), "ok\r\n");
+    c.send(format!("update seed [{KEY_A}] leech []\n"));
+    assert_eq!(c.recv_raw(), "ok\r\n", "a later \\n request still gets \\r\\n");
+    c.send("look [filename=\"file_a.dat\"] ");
+    assert_eq!(c.recv_raw(), format!("list [file_a.dat 10 4 {KEY_A}]\r\n"));
+    c.send("bogus\n");
+    assert!(c.recv_raw().ends_with("\r\n"), "errors too");
+    assert_eq!(c.ask("look []"), format!("list [file_a.dat 10 4 {KEY_A}]"), "the connection stays open");
+}
+
+/// Issue: two course peers send `update` with the `announce` form of
+/// each file, one of them with upper-case keys and no line end.
+#[test]
+fn update_with_file_descriptions_terminated_and_not() {
+    let t = TestTracker::with(|c| c.line_pause = std::time::Duration::from_millis(50));
+    let mut c = t.client_from(33);
+    assert_eq!(c.ask("announce listen 2222 seed [] leech []"), "ok");
+    for _ in 0..4 {
+        // More than the 3 malformed requests that would close it.
+        c.send(format!("update seed [file_a.dat 10 4 {}] leech []\n", KEY_A.to_uppercase()));
+        assert_eq!(c.recv_raw(), "ok\n");
+    }
+    assert_eq!(c.ask(&format!("getfile {KEY_A}")), format!("peers {KEY_A} []"), "the requester is not listed");
+    let mut other = t.client_from(34);
+    assert_eq!(other.ask(&format!("getfile {KEY_A}")), format!("peers {KEY_A} [127.0.0.33:2222]"));
+    assert_eq!(other.ask("look []"), format!("list [file_a.dat 10 4 {KEY_A}]"), "described by the update");
+    // Unterminated, upper case, both sections described, keys mixed in.
+    c.send(format!(
+        "update seed [file_a.dat 10 4 {} {KEY_B}] leech [b 5 2 {}]",
+        KEY_A.to_uppercase(),
+        KEY_B.to_uppercase()
+    ));
+    assert_eq!(c.recv_raw(), "ok\r\n");
+    assert_eq!(other.ask(&format!("getfile {KEY_B}")), format!("peers {KEY_B} [127.0.0.33:2222]"));
+    let both = format!("list [b 5 2 {KEY_B} file_a.dat 10 4 {KEY_A}]");
+    assert_eq!(c.ask("look []"), both, "still open; b described by the leech entry, seeded by key");
+}
+
+/// Issue: an unterminated request that does not parse was never answered.
+#[test]
+fn an_unterminated_request_that_does_not_parse_gets_its_error() {
+    let t = TestTracker::with(|c| c.line_pause = std::time::Duration::from_millis(50));
+    let mut c = t.client_from(35);
+    c.send("update seed [not-a-key] ");
+    assert!(c.recv_raw().starts_with("error bad key"), "answered after the pause");
+    c.send("announce listen 2222 seed [file_a.dat 10");
+    assert!(c.recv_raw().starts_with("error "), "a cut request too");
+    assert_eq!(c.ask("look []"), "list []", "the connection stays open");
+    for _ in 0..3 {
+        c.send("hello ");
+        assert!(c.recv_raw().starts_with("error "));
+    }
+    assert!(c.is_closed(), "closed after 3 malformed requests in a row, as terminated ones");
+}
+
 #[test]
 fn list_spacing_and_brackets() {
     let t = TestTracker::start();

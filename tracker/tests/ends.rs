@@ -49,7 +49,7 @@ fn a_request_then_the_end_is_answered_then_closed() {
 
 #[test]
 fn a_request_without_line_end_then_the_end_is_answered() {
-    each_try_gets(20, b"look []", "list []\n");
+    each_try_gets(20, b"look []", "list []\r\n");
 }
 
 #[test]

@@ -16,7 +16,7 @@ pub mod types;
 pub use error::ParseError;
 pub use peer::{Layouts, PeerMessage, Piece};
 pub use tracker::{TrackerReply, TrackerRequest};
-pub use types::{Cmp, Criterion, FileEntry, FileName, PeerAddr, parse_query};
+pub use types::{Cmp, Criterion, FileEntry, FileName, FileRef, PeerAddr, parse_query};
 
 /// How a line is ended. We send `\n` unless told otherwise; a tracker
 /// answers each request with the ending that request used.

@@ -5,23 +5,24 @@
 //! look [CRITERION ...]          -> list [NAME LENGTH PIECESIZE KEY ...]
 //! getfile KEY                   -> peers KEY [IP:PORT ...]
 //! update seed [KEY ...] leech [KEY ...]  -> ok
+//!   (lists of keys may hold `NAME LENGTH PIECESIZE KEY` items too)
 //! (any malformed request)       -> error TEXT
 //! ```
 
 use std::io::{self, Write};
 
 use super::error::{ParseError, clean_text, snippet};
-use super::frame::{List, Words, command_lowercase, parse_port};
-use super::types::{Criterion, FileEntry, PeerAddr};
+use super::frame::{List, Words, command_lowercase, parse_port, parse_u64};
+use super::types::{Criterion, FileEntry, FileRef, PeerAddr};
 use super::{Limits, LineEnding};
 use crate::key::FileKey;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrackerRequest {
-    Announce { port: u16, seed: Vec<FileEntry>, leech: Vec<FileKey> },
+    Announce { port: u16, seed: Vec<FileEntry>, leech: Vec<FileRef> },
     Look { criteria: Vec<Criterion> },
     GetFile { key: FileKey },
-    Update { seed: Vec<FileKey>, leech: Vec<FileKey> },
+    Update { seed: Vec<FileRef>, leech: Vec<FileRef> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +61,7 @@ impl TrackerRequest {
             }
             b"getfile" => Self::GetFile { key: FileKey::parse(w.word("a key")?)? },
             b"update" => {
-                let (seed, leech) = sections(&mut w, limits, key_list)?;
+                let (seed, leech) = sections(&mut w, limits, ref_list)?;
                 Self::Update { seed, leech }
             }
             _ => return Err(ParseError::UnknownCommand(snippet(command))),
@@ -76,7 +77,7 @@ impl TrackerRequest {
                 write!(out, "announce listen {port} seed ")?;
                 write_list(out, seed, |o, e| e.write(o))?;
                 out.write_all(b" leech ")?;
-                write_list(out, leech, |o, k| write!(o, "{k}"))?;
+                write_list(out, leech, |o, r| write!(o, "{r}"))?;
             }
             Self::Look { criteria } => {
                 out.write_all(b"look ")?;
@@ -85,9 +86,9 @@ impl TrackerRequest {
             Self::GetFile { key } => write!(out, "getfile {key}")?,
             Self::Update { seed, leech } => {
                 out.write_all(b"update seed ")?;
-                write_list(out, seed, |o, k| write!(o, "{k}"))?;
+                write_list(out, seed, |o, r| write!(o, "{r}"))?;
                 out.write_all(b" leech ")?;
-                write_list(out, leech, |o, k| write!(o, "{k}"))?;
+                write_list(out, leech, |o, r| write!(o, "{r}"))?;
             }
         }
         out.write_all(b"\n")
@@ -152,7 +153,7 @@ fn sections<S>(
     w: &mut Words<'_>,
     limits: &Limits,
     seed_list: impl Fn(&mut Words<'_>, &Limits) -> Result<Vec<S>, ParseError>,
-) -> Result<(Vec<S>, Vec<FileKey>), ParseError> {
+) -> Result<(Vec<S>, Vec<FileRef>), ParseError> {
     let (mut seed, mut leech) = (None, None);
     loop {
         if w.keyword("seed") {
@@ -160,7 +161,7 @@ fn sections<S>(
                 return Err(ParseError::Duplicate("seed"));
             }
         } else if w.keyword("leech") {
-            if leech.replace(key_list(w, limits)?).is_some() {
+            if leech.replace(ref_list(w, limits)?).is_some() {
                 return Err(ParseError::Duplicate("leech"));
             }
         } else {
@@ -183,13 +184,36 @@ fn file_list(w: &mut Words<'_>, limits: &Limits) -> Result<Vec<FileEntry>, Parse
     Ok(files)
 }
 
-fn key_list(w: &mut Words<'_>, limits: &Limits) -> Result<Vec<FileKey>, ParseError> {
+/// A list of keys, some of which may be whole file descriptions.
+fn ref_list(w: &mut Words<'_>, limits: &Limits) -> Result<Vec<FileRef>, ParseError> {
     let mut list = w.open_list("'[' before the keys")?;
-    let mut keys = Vec::new();
-    while let Some(item) = w.item(&mut list, limits.max_items, true)? {
-        keys.push(FileKey::parse(item)?);
+    let mut refs = Vec::new();
+    while !list.closed {
+        if described_next(w) {
+            if w.try_close(&mut list) {
+                break;
+            }
+            list.items += 1;
+            if list.items > limits.max_items {
+                return Err(ParseError::TooManyItems { limit: limits.max_items });
+            }
+            refs.push(FileRef::Described(FileEntry::parse_fields(w, &mut list)?));
+        } else {
+            let Some(item) = w.item(&mut list, limits.max_items, true)? else { break };
+            refs.push(FileRef::Key(FileKey::parse(item)?));
+        }
     }
-    Ok(keys)
+    Ok(refs)
+}
+
+/// Whether the next item reads as `NAME LENGTH PIECESIZE KEY`: its second
+/// and third words are decimal numbers of at most 64 bits. A key of 21
+/// or more characters never is one, so lists of our keys (32) or MD5
+/// keys cannot be misread.
+fn described_next(w: &Words<'_>) -> bool {
+    let mut ahead = w.clone();
+    let number = |word: Option<&[u8]>| word.is_some_and(|n| parse_u64(n, "").is_ok());
+    ahead.next().is_some() && number(ahead.next()) && number(ahead.next()) && ahead.next().is_some()
 }
 
 /// Writes `[a b c]`.

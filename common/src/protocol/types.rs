@@ -115,6 +115,46 @@ impl fmt::Display for FileEntry {
     }
 }
 
+/// A file in an `update` list or an `announce` leech list. Our peers send
+/// bare keys; some course peers send the `announce` form of a file
+/// (`name length piecesize key`), and a list may mix both.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FileRef {
+    Key(FileKey),
+    Described(FileEntry),
+}
+
+impl FileRef {
+    pub fn key(&self) -> &FileKey {
+        match self {
+            Self::Key(key) => key,
+            Self::Described(entry) => &entry.key,
+        }
+    }
+
+    pub fn into_key(self) -> FileKey {
+        match self {
+            Self::Key(key) => key,
+            Self::Described(entry) => entry.key,
+        }
+    }
+}
+
+impl From<FileKey> for FileRef {
+    fn from(key: FileKey) -> Self {
+        Self::Key(key)
+    }
+}
+
+impl fmt::Display for FileRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Key(key) => write!(f, "{key}"),
+            Self::Described(entry) => write!(f, "{entry}"),
+        }
+    }
+}
+
 /// Where a peer listens. Trackers write IP addresses; other trackers may
 /// write host names, which a peer resolves before connecting.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::FileKey;
 use common::protocol::frame::next_line;
-use common::protocol::{Criterion, FileEntry, Limits, PeerAddr, TrackerReply, TrackerRequest};
+use common::protocol::{Criterion, FileEntry, FileRef, Limits, PeerAddr, TrackerReply, TrackerRequest};
 use crossbeam_channel::{Receiver, Sender, after, select};
 use parking_lot::Mutex;
 
@@ -128,6 +128,7 @@ impl Session {
     fn announce(&mut self, settings: &Settings, library: &Library) -> Result<(), String> {
         let (seed, leech) = library.seed_and_leech();
         let keys: std::collections::HashSet<FileKey> = seed.iter().map(|e| e.key.clone()).collect();
+        let leech = leech.into_iter().map(FileRef::Key).collect();
         match self.ask(&TrackerRequest::Announce { port: settings.listen.port(), seed, leech })? {
             TrackerReply::Ok => {
                 log::info!(
@@ -181,7 +182,8 @@ impl Session {
                         // size reach the tracker through a new announce.
                         self.announce(settings, library)?;
                     } else {
-                        let seed = seed.into_iter().map(|e| e.key).collect();
+                        let seed = seed.into_iter().map(|e| FileRef::Key(e.key)).collect();
+                        let leech = leech.into_iter().map(FileRef::Key).collect();
                         match self.ask(&TrackerRequest::Update { seed, leech })? {
                             TrackerReply::Ok => {}
                             // Forgotten (expired or restarted): announce again.

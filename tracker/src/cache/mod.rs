@@ -144,6 +144,21 @@ impl Cache {
         Ok(())
     }
 
+    /// Records the name and size of files some peer holds that the cache
+    /// has no description of (files it heard of by key only, from
+    /// `update` or a leech list). As with `announce`, a description once
+    /// recorded stays; a file nobody holds is not recorded at all.
+    pub fn describe(&mut self, entries: Vec<FileEntry>) {
+        for entry in entries {
+            let key = Key::from(&entry.key);
+            let Some(record) = self.files.get_mut(&key) else { continue };
+            if record.entry.is_none() && record.is_held() {
+                self.by_name.insert(&entry.name, &key);
+                record.entry = Some(entry);
+            }
+        }
+    }
+
     /// Moves the peer's roles from its old lists to the new ones, touching
     /// only the keys that changed (peers mostly announce what they had).
     /// Files left unheld are forgotten later (see `unheld`), so a file
@@ -391,6 +406,19 @@ mod tests {
         c.update(peer(1), vec![key('c')], vec![], t0).unwrap();
         assert_eq!(c.getfile(&key('c'), None, 5), vec![peer(1)]);
         assert_eq!(c.sole_peer_at(peer(3).ip()), Some(peer(3)));
+    }
+
+    #[test]
+    fn update_entries_describe_files_heard_of_by_key_only() {
+        let t0 = Instant::now();
+        let mut c = Cache::new();
+        c.announce(peer(1), vec![file("a", 10, 'a')], vec![], t0);
+        c.update(peer(1), vec![key('a'), key('b')], vec![], t0).unwrap();
+        assert_eq!(c.look(&[], 10), vec![file("a", 10, 'a')], "b is known by its key only");
+        c.describe(vec![file("b", 20, 'b'), file("renamed", 99, 'a'), file("nobody", 5, 'f')]);
+        assert_eq!(c.look(&[], 10), vec![file("a", 10, 'a'), file("b", 20, 'b')]);
+        assert_eq!(c.file_count(), 2, "a file nobody holds is not recorded");
+        assert_eq!(c.look(&[Criterion::Name(FileName::new("b").unwrap())], 10), vec![file("b", 20, 'b')]);
     }
 
     #[test]
