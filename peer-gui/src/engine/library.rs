@@ -152,9 +152,13 @@ impl Library {
     }
 
     /// Complete files (to seed) and partial ones (to leech).
+    /// What to announce, files sorted by name (so an announce cut short
+    /// by a course tracker always keeps the same files).
     pub fn seed_and_leech(&self) -> (Vec<FileEntry>, Vec<FileKey>) {
         let files = self.files.read();
-        let seed = files.values().filter(|f| f.partial.is_none()).map(|f| f.entry.clone()).collect();
+        let mut seed: Vec<FileEntry> =
+            files.values().filter(|f| f.partial.is_none()).map(|f| f.entry.clone()).collect();
+        seed.sort_by(|a, b| a.name.cmp(&b.name));
         let leech = files.values().filter(|f| f.partial.is_some()).map(|f| f.entry.key.clone()).collect();
         (seed, leech)
     }

@@ -16,6 +16,7 @@ pub mod pool;
 pub mod server;
 pub mod settings;
 pub mod tracker_client;
+pub mod tracker_link;
 pub mod wire;
 
 use std::net::TcpListener;

@@ -1,24 +1,28 @@
 //! The tracker client thread. What it owns: the one connection to the
-//! tracker. It announces on every (re)connection, sends `update` every
-//! interval, serves `look`/`getfile` for the rest of the engine, and
-//! reconnects with back-off when the tracker is down or restarted.
+//! tracker (`tracker_link`). It announces on every (re)connection, sends
+//! `update` every interval, serves `look`/`getfile` for the rest of the
+//! engine, and reconnects with back-off when the tracker is down or
+//! restarted. It works with course trackers too: a refused `filename~`
+//! search becomes `look []` filtered here, an unanswered `update` is
+//! logged and passed over, and this peer is never its own source.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::FileKey;
-use common::protocol::frame::next_line;
-use common::protocol::{Criterion, FileEntry, FileRef, Limits, PeerAddr, TrackerReply, TrackerRequest};
+use common::protocol::{Criterion, FileEntry, FileRef, PeerAddr, TrackerReply, TrackerRequest};
 use crossbeam_channel::{Receiver, Sender, after, select};
 use parking_lot::Mutex;
 
 use super::library::Library;
 use super::net::connect_from;
 use super::settings::Settings;
+use super::tracker_link::{Expect, Link, shown};
 
-const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an `update` waits for its `ok`: some course trackers never
+/// send it, and searches queue behind the wait.
+const UPDATE_WAIT: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// What the status bar shows.
@@ -109,18 +113,30 @@ fn refuse(request: Request, why: &str) {
 }
 
 struct Session {
-    stream: TcpStream,
-    buf: Vec<u8>,
+    link: Link,
+    tracker: SocketAddr,
     /// Keys the tracker has the name and size of (from our announces).
     announced: std::collections::HashSet<FileKey>,
+    /// The tracker refused a `filename~` search: search with `look []`.
+    no_substring: bool,
+    /// The tracker left an `update` unanswered (some course trackers do).
+    update_unanswered: bool,
+    /// The tracker listed this peer among the holders of a file.
+    listed_us: bool,
 }
 
 impl Session {
     fn open(settings: &Settings, library: &Library) -> Result<Self, String> {
         let stream =
             connect_from(settings.listen.ip(), settings.tracker, Duration::from_secs(3)).map_err(|e| e.to_string())?;
-        stream.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(|e| e.to_string())?;
-        let mut session = Self { stream, buf: Vec::new(), announced: Default::default() };
+        let mut session = Self {
+            link: Link::new(stream, settings.tracker),
+            tracker: settings.tracker,
+            announced: Default::default(),
+            no_substring: false,
+            update_unanswered: false,
+            listed_us: false,
+        };
         session.announce(settings, library)?;
         Ok(session)
     }
@@ -129,7 +145,8 @@ impl Session {
         let (seed, leech) = library.seed_and_leech();
         let keys: std::collections::HashSet<FileKey> = seed.iter().map(|e| e.key.clone()).collect();
         let leech = leech.into_iter().map(FileRef::Key).collect();
-        match self.ask(&TrackerRequest::Announce { port: settings.listen.port(), seed, leech })? {
+        let request = TrackerRequest::Announce { port: settings.listen.port(), seed, leech };
+        match self.link.ask_owed(&request, Expect::Ok).map_err(|e| e.to_string())? {
             TrackerReply::Ok => {
                 log::info!(
                     "peer {}: announced {} file(s) to the tracker at {}",
@@ -140,8 +157,80 @@ impl Session {
                 self.announced = keys;
                 Ok(())
             }
-            other => Err(format!("announce refused: {other:?}")),
+            other => Err(format!("announce refused: {}", shown(&other))),
         }
+    }
+
+    /// Sends `update`, or `announce` when the tracker cannot know a file
+    /// we seed (`update` carries keys only) or has forgotten us.
+    fn update(&mut self, settings: &Settings, library: &Library) -> Result<(), String> {
+        let (seed, leech) = library.seed_and_leech();
+        if seed.iter().any(|e| !self.announced.contains(&e.key)) {
+            return self.announce(settings, library);
+        }
+        let seed = seed.into_iter().map(|e| FileRef::Key(e.key)).collect();
+        let leech = leech.into_iter().map(FileRef::Key).collect();
+        match self.link.ask(&TrackerRequest::Update { seed, leech }, Expect::Ok, UPDATE_WAIT) {
+            Ok(Some(TrackerReply::Ok)) => Ok(()),
+            // Forgotten (expired or restarted): announce again.
+            Ok(Some(_)) => self.announce(settings, library),
+            Ok(None) => {
+                if !std::mem::replace(&mut self.update_unanswered, true) {
+                    log::warn!(
+                        "peer {}: the tracker at {} did not answer update within {} ms (some course trackers never do); carrying on",
+                        settings.id,
+                        self.tracker,
+                        UPDATE_WAIT.as_millis()
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Searches; a tracker that refuses our `filename~` extension is
+    /// asked for `look []` and the names are filtered here.
+    fn look(&mut self, criteria: Vec<Criterion>) -> Result<Result<Vec<FileEntry>, String>, String> {
+        let substring = criteria.iter().any(|c| matches!(c, Criterion::NameContains(_)));
+        if !(substring && self.no_substring) {
+            let request = TrackerRequest::Look { criteria: criteria.clone() };
+            match self.link.ask_owed(&request, Expect::List).map_err(|e| e.to_string())? {
+                TrackerReply::List(files) => return Ok(Ok(files)),
+                other if !substring => return Ok(Err(describe(&other))),
+                other => {
+                    log::info!(
+                        "the tracker at {} refused a filename~ search ({}); searching with look [] and filtering here",
+                        self.tracker,
+                        shown(&other)
+                    );
+                    self.no_substring = true;
+                }
+            }
+        }
+        let everything = TrackerRequest::Look { criteria: Vec::new() };
+        Ok(match self.link.ask_owed(&everything, Expect::List).map_err(|e| e.to_string())? {
+            TrackerReply::List(files) => {
+                Ok(files.into_iter().filter(|f| criteria.iter().all(|c| c.matches(f))).collect())
+            }
+            other => Err(describe(&other)),
+        })
+    }
+
+    fn getfile(&mut self, me: SocketAddr, key: FileKey) -> Result<Result<Vec<PeerAddr>, String>, String> {
+        let request = TrackerRequest::GetFile { key: key.clone() };
+        Ok(match self.link.ask_owed(&request, Expect::Peers(&key)).map_err(|e| e.to_string())? {
+            TrackerReply::Peers { peers, .. } => {
+                if peers.contains(&PeerAddr::Ip(me)) && !std::mem::replace(&mut self.listed_us, true) {
+                    log::warn!(
+                        "the tracker at {} lists this peer ({me}) among the holders of a file it asks for; skipped",
+                        self.tracker
+                    );
+                }
+                Ok(peers.into_iter().filter(|p| *p != PeerAddr::Ip(me)).collect())
+            }
+            other => Err(describe(&other)),
+        })
     }
 
     fn serve(
@@ -162,68 +251,24 @@ impl Session {
             };
             match request {
                 Some(Request::Look(criteria, reply)) => {
-                    let answer = match self.ask(&TrackerRequest::Look { criteria })? {
-                        TrackerReply::List(files) => Ok(files),
-                        other => Err(describe(other)),
-                    };
-                    let _ = reply.send(answer);
+                    let _ = reply.send(self.look(criteria)?);
                 }
                 Some(Request::GetFile(key, reply)) => {
-                    let answer = match self.ask(&TrackerRequest::GetFile { key })? {
-                        TrackerReply::Peers { peers, .. } => Ok(peers),
-                        other => Err(describe(other)),
-                    };
-                    let _ = reply.send(answer);
+                    let _ = reply.send(self.getfile(settings.listen, key)?);
                 }
                 Some(Request::UpdateNow) | None => {
-                    let (seed, leech) = library.seed_and_leech();
-                    if seed.iter().any(|e| !self.announced.contains(&e.key)) {
-                        // `update` carries keys only: a new file's name and
-                        // size reach the tracker through a new announce.
-                        self.announce(settings, library)?;
-                    } else {
-                        let seed = seed.into_iter().map(|e| FileRef::Key(e.key)).collect();
-                        let leech = leech.into_iter().map(FileRef::Key).collect();
-                        match self.ask(&TrackerRequest::Update { seed, leech })? {
-                            TrackerReply::Ok => {}
-                            // Forgotten (expired or restarted): announce again.
-                            _ => self.announce(settings, library)?,
-                        }
-                    }
+                    self.update(settings, library)?;
                     status.lock().last_announce = Some(SystemTime::now());
                     next_update = Instant::now() + settings.update_interval;
                 }
             }
         }
     }
-
-    /// Sends one request and reads its reply. Accepts every reply dialect
-    /// (`\r\n`, `\n`, trailing NUL); an unknown reply is an error text.
-    fn ask(&mut self, request: &TrackerRequest) -> Result<TrackerReply, String> {
-        let mut out = Vec::new();
-        request.write(&mut out).map_err(|e| e.to_string())?;
-        self.stream.write_all(&out).map_err(|e| e.to_string())?;
-        let limits = Limits::default();
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            if let Some((line, used)) = next_line(&self.buf, limits.max_line).map_err(|e| e.to_string())? {
-                let reply = TrackerReply::parse(line.text, &limits)
-                    .unwrap_or_else(|_| TrackerReply::Error(String::from_utf8_lossy(line.text).into_owned()));
-                self.buf.drain(..used);
-                return Ok(reply);
-            }
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Err("the tracker closed the connection".into()),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-    }
 }
 
-fn describe(reply: TrackerReply) -> String {
+fn describe(reply: &TrackerReply) -> String {
     match reply {
-        TrackerReply::Error(text) => format!("the tracker answered: {text}"),
-        other => format!("unexpected tracker reply: {other:?}"),
+        TrackerReply::Error(_) => format!("the tracker answered: {}", shown(reply)),
+        other => format!("unexpected tracker reply: {}", shown(other)),
     }
 }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod course_tracker;
 pub mod fake;
 
 use std::net::{SocketAddr, TcpListener};
