@@ -73,6 +73,18 @@ fn corrupt_disconnecting_and_lying_peers_are_dropped() {
 }
 
 #[test]
+fn a_piece_list_that_does_not_match_the_key_is_refused() {
+    let tracker = Tracker::start();
+    let data = Arc::new(random_bytes(200_000, 9));
+    let liar = FakePeer::start(tracker.addr, "w.bin", data.clone(), digest_of(&data), Behaviour::WrongHashes);
+    let leecher = Peer::start(2, tracker.addr);
+    let status = leecher.download_and_wait(leecher.find("w.bin"));
+    assert!(matches!(status.state, DownloadState::Error(_)), "{status:?}");
+    assert_eq!(liar.served.load(std::sync::atomic::Ordering::SeqCst), 0, "no piece taken on a refused list");
+    assert!(!leecher.dir.path().join("w.bin").exists(), "nothing under the final name");
+}
+
+#[test]
 fn resume_does_not_fetch_verified_pieces_again() {
     let tracker = Tracker::start();
     let data = Arc::new(random_bytes(1 << 20, 7));

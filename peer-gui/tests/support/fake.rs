@@ -27,6 +27,8 @@ pub enum Behaviour {
     /// Answers only the first piece of each request (legal: "a larger
     /// request is answered in part").
     FirstOnly,
+    /// Sends a piece-hash list with one hash changed (honest pieces).
+    WrongHashes,
 }
 
 pub struct FakePeer {
@@ -88,7 +90,11 @@ fn serve(stream: TcpStream, data: &[u8], digest: &FileDigest, behaviour: Behavio
             }
             PeerMessage::GetHashes { key } => {
                 wire.consume(used);
-                let _ = wire.send(&PeerMessage::Hashes { key, hashes: digest.hashes.clone() });
+                let mut hashes = digest.hashes.clone();
+                if behaviour == Behaviour::WrongHashes {
+                    hashes[0][0] ^= 1;
+                }
+                let _ = wire.send(&PeerMessage::Hashes { key, hashes });
                 None
             }
             PeerMessage::GetPieces { key, indices } => Some((key, indices)),
