@@ -70,6 +70,12 @@ impl FileKey {
     }
 }
 
+impl AsRef<FileKey> for FileKey {
+    fn as_ref(&self) -> &FileKey {
+        self
+    }
+}
+
 impl fmt::Display for FileKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

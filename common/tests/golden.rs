@@ -227,6 +227,11 @@ fn dialect_update_with_file_descriptions() {
             leech: vec![kref(KEY_A)],
         }
     );
+    // A key right before a file named by a number is still a key.
+    assert_eq!(
+        req(&format!("update seed [{KEY_A} 2024 10 20 {KEY_B}]")),
+        TrackerRequest::Update { seed: vec![kref(KEY_A), described(entry("2024", 10, 20, KEY_B))], leech: vec![] }
+    );
     // A name that looks like a key is still a name when numbers follow.
     assert_eq!(
         req(&format!("update seed [{KEY_B} 3 4 {KEY_A}]")),

@@ -50,9 +50,11 @@ fn peer_addr() -> impl Strategy<Value = PeerAddr> {
 /// A key or a whole description. A short key of decimal digits could be
 /// read as a length (docs/PROTOCOL.md, section 3): such keys are left out.
 fn file_ref() -> impl Strategy<Value = FileRef> {
-    let unambiguous =
-        key().prop_filter("not a number", |k| k.as_str().len() > 20 || !k.as_str().bytes().all(|b| b.is_ascii_digit()));
-    prop_oneof![unambiguous.prop_map(FileRef::Key), entry().prop_map(FileRef::Described)]
+    let number = |k: &FileKey| k.as_str().len() <= 20 && k.as_str().bytes().all(|b| b.is_ascii_digit());
+    prop_oneof![
+        key().prop_filter("not a number", move |k| !number(k)).prop_map(FileRef::Key),
+        entry().prop_filter("its key not a number", move |e| !number(&e.key)).prop_map(FileRef::Described)
+    ]
 }
 
 fn request() -> impl Strategy<Value = TrackerRequest> {

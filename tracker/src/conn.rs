@@ -354,7 +354,7 @@ mod tests {
                 key: common::FileKey::parse(format!("{i:032x}").as_bytes()).unwrap(),
             })
             .collect();
-        cache.announce("127.0.0.1:1000".parse().unwrap(), files, vec![], Instant::now());
+        cache.announce("127.0.0.1:1000".parse().unwrap(), files, [] as [common::FileKey; 0], Instant::now());
         let shared = shared(cache);
         let (mut client, mut conn) = pair();
         // 64 requests in one read: about 14 MiB of replies.

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use common::FileKey;
 use common::config::TrackerConfig;
 use common::protocol::{FileEntry, FileRef, PeerAddr, TrackerReply, TrackerRequest};
 use parking_lot::Mutex;
@@ -63,25 +62,22 @@ pub fn handle(
         TrackerRequest::Announce { port, seed, leech } => {
             let id = SocketAddr::new(source.ip(), port);
             log::info!("announce from {id}: {} seeded, {} leeched", seed.len(), leech.len());
-            let (leech, described) = split(leech, Vec::new());
             let mut cache = shared.cache.lock();
-            cache.announce(id, seed, leech, now);
-            cache.describe(described);
+            cache.announce(id, seed, &leech, now);
+            cache.describe(described(&leech));
             drop(cache);
             session.peer = Some(id);
             session.refreshed = Some(now);
             TrackerReply::Ok
         }
         TrackerRequest::Update { seed, leech } => {
-            let (seed, described) = split(seed, Vec::new());
-            let (leech, described) = split(leech, described);
             let mut cache = shared.cache.lock();
             let id = session.peer.or_else(|| cache.sole_peer_at(source.ip()));
-            match id.map(|id| cache.update(id, seed, leech, now)) {
+            match id.map(|id| cache.update(id, &seed, &leech, now)) {
                 Some(Ok(())) => {
                     // Course peers describe files in `update` (the
                     // `announce` form): a file heard of there is recorded.
-                    cache.describe(described);
+                    cache.describe(described(&seed).chain(described(&leech)));
                     drop(cache);
                     if session.peer == id {
                         session.refreshed = Some(now);
@@ -111,18 +107,10 @@ pub fn handle(
     }
 }
 
-/// The keys of `refs`, and the descriptions among them added to `described`.
-fn split(refs: Vec<FileRef>, mut described: Vec<FileEntry>) -> (Vec<FileKey>, Vec<FileEntry>) {
-    let keys = refs
-        .into_iter()
-        .map(|r| match r {
-            FileRef::Key(key) => key,
-            FileRef::Described(entry) => {
-                let key = entry.key.clone();
-                described.push(entry);
-                key
-            }
-        })
-        .collect();
-    (keys, described)
+/// The files of `refs` given with their name and size.
+fn described(refs: &[FileRef]) -> impl Iterator<Item = &FileEntry> {
+    refs.iter().filter_map(|r| match r {
+        FileRef::Described(entry) => Some(entry),
+        FileRef::Key(_) => None,
+    })
 }

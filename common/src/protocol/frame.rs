@@ -185,6 +185,23 @@ impl<'a> Words<'a> {
         Ok(word)
     }
 
+    /// Whether the next `n` words are decimal numbers of at most 20
+    /// digits. Reads nothing; stops at the first byte that rules it out,
+    /// so a hex key is mostly ruled out by its first bytes.
+    pub fn numbers_next(&self, n: usize) -> bool {
+        let mut rest = self.rest;
+        for _ in 0..n {
+            let start = rest.iter().position(|&b| !is_blank(b)).unwrap_or(rest.len());
+            rest = &rest[start..];
+            let digits = rest.iter().take(21).position(|b| !b.is_ascii_digit()).unwrap_or(rest.len().min(21));
+            if digits == 0 || digits > 20 || rest.get(digits).is_some_and(|&b| !is_blank(b)) {
+                return false;
+            }
+            rest = &rest[digits..];
+        }
+        true
+    }
+
     /// Fails unless the line is used up.
     pub fn finish(mut self) -> Result<(), ParseError> {
         match self.next() {
@@ -239,6 +256,19 @@ mod tests {
         assert_eq!(next_line(b"0123456789ab", 10), Err(ParseError::LineTooLong { limit: 10 }));
         assert_eq!(pending_line(b"\nlook []\r").unwrap().text, b"look []");
         assert_eq!(pending_line(b"\r\n\0"), None);
+    }
+
+    #[test]
+    fn numbers_ahead_are_seen_without_reading_them() {
+        let w = Words::new(b" 12\t345 x");
+        assert!(w.numbers_next(2));
+        assert!(!w.numbers_next(3));
+        assert_eq!(Words::new(b"12 345").clone().next(), Some(&b"12"[..]), "nothing read");
+        assert!(Words::new(b"18446744073709551615 1").numbers_next(2));
+        assert!(!Words::new(b"123456789012345678901 1").numbers_next(1), "21 digits");
+        assert!(!Words::new(b"12] 3").numbers_next(1));
+        assert!(!Words::new(b"8905e92a 1").numbers_next(1));
+        assert!(!Words::new(b"").numbers_next(1));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use std::io::{self, Write};
 
 use super::error::{ParseError, clean_text, snippet};
-use super::frame::{List, Words, command_lowercase, parse_port, parse_u64};
+use super::frame::{List, Words, command_lowercase, parse_port};
 use super::types::{Criterion, FileEntry, FileRef, PeerAddr};
 use super::{Limits, LineEnding};
 use crate::key::FileKey;
@@ -184,36 +184,30 @@ fn file_list(w: &mut Words<'_>, limits: &Limits) -> Result<Vec<FileEntry>, Parse
     Ok(files)
 }
 
-/// A list of keys, some of which may be whole file descriptions.
+/// A list of keys, some of which may be whole file descriptions: an item
+/// is `NAME LENGTH PIECESIZE KEY` when the two words after its first are
+/// decimal numbers (at most 20 digits) and the third is not (a key right
+/// before a file named `2024` is still a key). A key of 21 or more
+/// characters is never such a number, so lists of our keys or MD5 keys
+/// are never misread.
 fn ref_list(w: &mut Words<'_>, limits: &Limits) -> Result<Vec<FileRef>, ParseError> {
     let mut list = w.open_list("'[' before the keys")?;
     let mut refs = Vec::new();
-    while !list.closed {
-        if described_next(w) {
-            if w.try_close(&mut list) {
-                break;
-            }
-            list.items += 1;
-            if list.items > limits.max_items {
-                return Err(ParseError::TooManyItems { limit: limits.max_items });
-            }
-            refs.push(FileRef::Described(FileEntry::parse_fields(w, &mut list)?));
+    while let Some(first) = w.item(&mut list, limits.max_items, false)? {
+        if w.numbers_next(2) && !w.numbers_next(3) {
+            refs.push(FileRef::Described(FileEntry::parse_after_name(first, w, &mut list)?));
         } else {
-            let Some(item) = w.item(&mut list, limits.max_items, true)? else { break };
-            refs.push(FileRef::Key(FileKey::parse(item)?));
+            let key = match first.strip_suffix(b"]") {
+                Some(inner) => {
+                    list.closed = true;
+                    inner
+                }
+                None => first,
+            };
+            refs.push(FileRef::Key(FileKey::parse(key)?));
         }
     }
     Ok(refs)
-}
-
-/// Whether the next item reads as `NAME LENGTH PIECESIZE KEY`: its second
-/// and third words are decimal numbers of at most 64 bits. A key of 21
-/// or more characters never is one, so lists of our keys (32) or MD5
-/// keys cannot be misread.
-fn described_next(w: &Words<'_>) -> bool {
-    let mut ahead = w.clone();
-    let number = |word: Option<&[u8]>| word.is_some_and(|n| parse_u64(n, "").is_ok());
-    ahead.next().is_some() && number(ahead.next()) && number(ahead.next()) && ahead.next().is_some()
 }
 
 /// Writes `[a b c]`.

@@ -94,7 +94,17 @@ impl FileEntry {
         words: &mut super::frame::Words<'_>,
         list: &mut super::frame::List,
     ) -> Result<Self, ParseError> {
-        let name = FileName::parse(words.word("a file name")?)?;
+        let name = words.word("a file name")?;
+        Self::parse_after_name(name, words, list)
+    }
+
+    /// The rest of `NAME LENGTH PIECESIZE KEY` once NAME has been read.
+    pub(crate) fn parse_after_name(
+        name: &[u8],
+        words: &mut super::frame::Words<'_>,
+        list: &mut super::frame::List,
+    ) -> Result<Self, ParseError> {
+        let name = FileName::parse(name)?;
         let length = parse_u64(words.word("a file length")?, "file length")?;
         let piece_size = parse_u64(words.word("a piece size")?, "piece size")?;
         if piece_size == 0 {
@@ -137,6 +147,12 @@ impl FileRef {
             Self::Key(key) => key,
             Self::Described(entry) => entry.key,
         }
+    }
+}
+
+impl AsRef<FileKey> for FileRef {
+    fn as_ref(&self) -> &FileKey {
+        self.key()
     }
 }
 

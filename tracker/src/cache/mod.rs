@@ -101,7 +101,13 @@ impl Cache {
     }
 
     /// Records a peer's files, replacing whatever it announced before.
-    pub fn announce(&mut self, peer: PeerId, seed: Vec<FileEntry>, leech: Vec<FileKey>, now: Instant) {
+    pub fn announce<K: AsRef<FileKey>>(
+        &mut self,
+        peer: PeerId,
+        seed: Vec<FileEntry>,
+        leech: impl IntoIterator<Item = K>,
+        now: Instant,
+    ) {
         let mut seed_keys = Vec::with_capacity(seed.len());
         for entry in seed {
             let key = Key::from(&entry.key);
@@ -126,21 +132,21 @@ impl Cache {
             }
             seed_keys.push(key);
         }
-        self.replace_holdings(peer, seed_keys, keys(&leech), now);
+        self.replace_holdings(peer, seed_keys, keys(leech), now);
     }
 
     /// Replaces the keys a known peer seeds and leeches.
-    pub fn update(
+    pub fn update<K: AsRef<FileKey>>(
         &mut self,
         peer: PeerId,
-        seed: Vec<FileKey>,
-        leech: Vec<FileKey>,
+        seed: impl IntoIterator<Item = K>,
+        leech: impl IntoIterator<Item = K>,
         now: Instant,
     ) -> Result<(), NotAnnounced> {
         if !self.peers.contains_key(&peer) {
             return Err(NotAnnounced);
         }
-        self.replace_holdings(peer, keys(&seed), keys(&leech), now);
+        self.replace_holdings(peer, keys(seed), keys(leech), now);
         Ok(())
     }
 
@@ -148,13 +154,13 @@ impl Cache {
     /// has no description of (files it heard of by key only, from
     /// `update` or a leech list). As with `announce`, a description once
     /// recorded stays; a file nobody holds is not recorded at all.
-    pub fn describe(&mut self, entries: Vec<FileEntry>) {
+    pub fn describe<'a>(&mut self, entries: impl IntoIterator<Item = &'a FileEntry>) {
         for entry in entries {
             let key = Key::from(&entry.key);
             let Some(record) = self.files.get_mut(&key) else { continue };
             if record.entry.is_none() && record.is_held() {
                 self.by_name.insert(&entry.name, &key);
-                record.entry = Some(entry);
+                record.entry = Some(entry.clone());
             }
         }
     }
@@ -321,8 +327,8 @@ impl Cache {
     }
 }
 
-fn keys(keys: &[FileKey]) -> Vec<Key> {
-    keys.iter().map(Key::from).collect()
+fn keys<K: AsRef<FileKey>>(keys: impl IntoIterator<Item = K>) -> Vec<Key> {
+    keys.into_iter().map(|k| Key::from(k.as_ref())).collect()
 }
 
 /// Membership in one of a peer's lists: a scan for the usual handful of
@@ -352,6 +358,8 @@ impl<'a> Members<'a> {
 mod tests {
     use super::*;
 
+    const NONE: [FileKey; 0] = [];
+
     fn key(c: char) -> FileKey {
         FileKey::parse(c.to_string().repeat(32).as_bytes()).unwrap()
     }
@@ -366,13 +374,13 @@ mod tests {
     fn announce_replaces_and_expiry_forgets() {
         let t0 = Instant::now();
         let mut c = Cache::new();
-        c.announce(peer(1), vec![file("a", 10, 'a'), file("b", 20, 'b')], vec![], t0);
+        c.announce(peer(1), vec![file("a", 10, 'a'), file("b", 20, 'b')], NONE, t0);
         c.announce(peer(2), vec![], vec![key('a')], t0);
         assert_eq!(c.getfile(&key('a'), Some(peer(2)), 10), vec![peer(1)]);
         assert_eq!(c.getfile(&key('a'), None, 10), vec![peer(1), peer(2)]);
         assert_eq!(c.look(&[Criterion::Name(FileName::new("b").unwrap())], 10), vec![file("b", 20, 'b')]);
         // Announcing again replaces the lists: b is gone.
-        c.announce(peer(1), vec![file("a", 10, 'a')], vec![], t0);
+        c.announce(peer(1), vec![file("a", 10, 'a')], NONE, t0);
         assert!(c.look(&[Criterion::Name(FileName::new("b").unwrap())], 10).is_empty());
         assert!(c.getfile(&key('b'), None, 10).is_empty());
         assert_eq!(c.expire(t0, Duration::from_secs(6)), vec![]);
@@ -393,17 +401,17 @@ mod tests {
     fn update_requires_announce_and_caps_apply() {
         let t0 = Instant::now();
         let mut c = Cache::new();
-        assert_eq!(c.update(peer(9), vec![], vec![], t0), Err(NotAnnounced));
+        assert_eq!(c.update(peer(9), NONE, NONE, t0), Err(NotAnnounced));
         for n in 1..=20 {
-            c.announce(peer(n), vec![file("a", 10, 'a')], vec![], t0);
+            c.announce(peer(n), vec![file("a", 10, 'a')], NONE, t0);
         }
         assert_eq!(c.getfile(&key('a'), None, 5).len(), 5);
         assert_eq!(c.look(&[], 1).len(), 1);
         // A sole holder updating keeps its file's name and size.
-        c.announce(peer(30), vec![file("solo", 3, 'd')], vec![], t0);
-        c.update(peer(30), vec![key('d')], vec![], t0).unwrap();
+        c.announce(peer(30), vec![file("solo", 3, 'd')], NONE, t0);
+        c.update(peer(30), vec![key('d')], NONE, t0).unwrap();
         assert_eq!(c.look(&[Criterion::Name(FileName::new("solo").unwrap())], 5), vec![file("solo", 3, 'd')]);
-        c.update(peer(1), vec![key('c')], vec![], t0).unwrap();
+        c.update(peer(1), vec![key('c')], NONE, t0).unwrap();
         assert_eq!(c.getfile(&key('c'), None, 5), vec![peer(1)]);
         assert_eq!(c.sole_peer_at(peer(3).ip()), Some(peer(3)));
     }
@@ -412,10 +420,10 @@ mod tests {
     fn update_entries_describe_files_heard_of_by_key_only() {
         let t0 = Instant::now();
         let mut c = Cache::new();
-        c.announce(peer(1), vec![file("a", 10, 'a')], vec![], t0);
-        c.update(peer(1), vec![key('a'), key('b')], vec![], t0).unwrap();
+        c.announce(peer(1), vec![file("a", 10, 'a')], NONE, t0);
+        c.update(peer(1), vec![key('a'), key('b')], NONE, t0).unwrap();
         assert_eq!(c.look(&[], 10), vec![file("a", 10, 'a')], "b is known by its key only");
-        c.describe(vec![file("b", 20, 'b'), file("renamed", 99, 'a'), file("nobody", 5, 'f')]);
+        c.describe(&[file("b", 20, 'b'), file("renamed", 99, 'a'), file("nobody", 5, 'f')]);
         assert_eq!(c.look(&[], 10), vec![file("a", 10, 'a'), file("b", 20, 'b')]);
         assert_eq!(c.file_count(), 2, "a file nobody holds is not recorded");
         assert_eq!(c.look(&[Criterion::Name(FileName::new("b").unwrap())], 10), vec![file("b", 20, 'b')]);
@@ -427,10 +435,10 @@ mod tests {
         let mut c = Cache::new();
         let (a, b) = (peer(1), SocketAddr::from(([127, 0, 0, 1], 6000)));
         assert_eq!(c.sole_peer_at(a.ip()), None);
-        c.announce(a, vec![], vec![], t0);
-        c.announce(a, vec![], vec![], t0);
+        c.announce(a, vec![], NONE, t0);
+        c.announce(a, vec![], NONE, t0);
         assert_eq!(c.sole_peer_at(a.ip()), Some(a), "announcing again is still one peer");
-        c.announce(b, vec![], vec![], t0 + Duration::from_secs(5));
+        c.announce(b, vec![], NONE, t0 + Duration::from_secs(5));
         assert_eq!(c.sole_peer_at(a.ip()), None, "two peers: ambiguous");
         assert_eq!(c.expire(t0 + Duration::from_secs(8), Duration::from_secs(6)), vec![a]);
         assert_eq!(c.sole_peer_at(a.ip()), Some(b));
@@ -445,16 +453,16 @@ mod tests {
         let ttl = Duration::from_secs(60);
         let mut c = Cache::new();
         c.announce(peer(1), vec![file("a", 10, 'a'), file("b", 20, 'b')], vec![key('c')], t0);
-        c.update(peer(1), vec![key('a')], vec![], t0).unwrap();
+        c.update(peer(1), vec![key('a')], NONE, t0).unwrap();
         assert!(c.getfile(&key('b'), None, 10).is_empty() && c.getfile(&key('c'), None, 10).is_empty());
         assert!(c.look(&[], 10).iter().all(|f| f.key == key('a')));
         // b is taken back before the pass: it stays, with its name.
-        c.update(peer(1), vec![key('a'), key('b')], vec![], t0).unwrap();
+        c.update(peer(1), vec![key('a'), key('b')], NONE, t0).unwrap();
         c.expire(t0, ttl);
         assert_eq!(c.file_count(), 2, "c is forgotten, a and b stay");
         assert_eq!(c.look(&[Criterion::Name(FileName::new("b").unwrap())], 10), vec![file("b", 20, 'b')]);
         // Lost again after having been listed once: forgotten by the next pass.
-        c.update(peer(1), vec![key('a')], vec![], t0).unwrap();
+        c.update(peer(1), vec![key('a')], NONE, t0).unwrap();
         c.expire(t0, ttl);
         assert_eq!(c.file_count(), 1);
     }
@@ -465,9 +473,9 @@ mod tests {
         let mut c = Cache::new();
         let k = |i: u32| FileKey::parse(format!("{i:032x}").as_bytes()).unwrap();
         let files = (0..40).map(|i| FileEntry { key: k(i), ..file(&format!("f{i}"), 1, 'a') }).collect();
-        c.announce(peer(1), files, (100..140).map(k).collect(), t0);
+        c.announce(peer(1), files, (100..140).map(k), t0);
         // Seeds 0..20 and 40..60, leeches 120..160: every kind of change.
-        c.update(peer(1), (0..20).chain(40..60).map(k).collect(), (120..160).map(k).collect(), t0).unwrap();
+        c.update(peer(1), (0..20).chain(40..60).map(k), (120..160).map(k), t0).unwrap();
         for i in 0..160 {
             let held = (0..20).contains(&i) || (40..60).contains(&i) || (120..160).contains(&i);
             assert_eq!(c.getfile(&k(i), None, 10).len(), usize::from(held), "file {i}");
@@ -480,21 +488,21 @@ mod tests {
     fn a_file_announced_again_after_its_holders_left_takes_the_new_name() {
         let t0 = Instant::now();
         let mut c = Cache::new();
-        c.announce(peer(1), vec![file("old", 10, 'a')], vec![], t0);
-        c.announce(peer(1), vec![], vec![], t0);
-        c.announce(peer(2), vec![file("new", 99, 'a')], vec![], t0);
+        c.announce(peer(1), vec![file("old", 10, 'a')], NONE, t0);
+        c.announce(peer(1), vec![], NONE, t0);
+        c.announce(peer(2), vec![file("new", 99, 'a')], NONE, t0);
         let name = |n: &str| [Criterion::Name(FileName::new(n).unwrap())];
         assert!(c.look(&name("old"), 10).is_empty());
         assert_eq!(c.look(&name("new"), 10), vec![file("new", 99, 'a')]);
         // Held by someone: the first name stays.
-        c.announce(peer(3), vec![file("other", 5, 'a')], vec![], t0);
+        c.announce(peer(3), vec![file("other", 5, 'a')], NONE, t0);
         assert_eq!(c.look(&[], 10), vec![file("new", 99, 'a')]);
         assert_eq!(c.by_name.len(), 1, "no stale name index");
         assert_eq!(c.by_name.candidates(&FileName::new("new").unwrap()).len(), 1);
         // Same name, another size.
-        c.announce(peer(2), vec![], vec![], t0);
-        c.announce(peer(3), vec![], vec![], t0);
-        c.announce(peer(4), vec![file("new", 7, 'a')], vec![], t0);
+        c.announce(peer(2), vec![], NONE, t0);
+        c.announce(peer(3), vec![], NONE, t0);
+        c.announce(peer(4), vec![file("new", 7, 'a')], NONE, t0);
         assert_eq!(c.look(&name("new"), 10), vec![file("new", 7, 'a')]);
         assert_eq!(c.by_name.candidates(&FileName::new("new").unwrap()).len(), 1);
         assert_eq!(c.by_name.len(), 1);
@@ -506,14 +514,14 @@ mod tests {
         let mut c = Cache::new();
         let n = MAX_UNHELD + 100;
         let k = |i: usize| FileKey::parse(format!("{i:x}").as_bytes()).unwrap();
-        c.announce(peer(1), vec![], (0..n).map(k).collect(), t0);
-        c.update(peer(1), vec![], vec![], t0).unwrap();
+        c.announce(peer(1), vec![], (0..n).map(k), t0);
+        c.update(peer(1), NONE, NONE, t0).unwrap();
         assert_eq!(c.unheld.len(), MAX_UNHELD);
         assert_eq!(c.file_count(), MAX_UNHELD, "the other 100 went at once");
         // Beyond the bound, a file moving from seeded to leeched stays.
-        c.announce(peer(2), vec![file("moved", 3, 'e')], vec![], t0);
+        c.announce(peer(2), vec![file("moved", 3, 'e')], NONE, t0);
         c.update(peer(2), vec![], vec![key('e')], t0).unwrap();
-        c.announce(peer(3), vec![file("other", 4, 'e')], vec![], t0);
+        c.announce(peer(3), vec![file("other", 4, 'e')], NONE, t0);
         assert_eq!(c.look(&[], 10), vec![file("moved", 3, 'e')], "held all along: its name stays");
         c.expire(t0, Duration::from_secs(60));
         assert_eq!(c.file_count(), 1);
