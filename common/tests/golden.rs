@@ -247,6 +247,16 @@ fn dialect_update_with_file_descriptions() {
     assert!(matches!(bad("update seed [x.txt 1 2]"), ParseError::BadKey(_)), "three words are not a file");
 }
 
+/// One course tracker starts every reply with `> ` (and pads it with NULs).
+#[test]
+fn dialect_reply_prefix() {
+    assert_eq!(reply("> ok"), TrackerReply::Ok);
+    assert_eq!(reply(&format!("> list [a 1 2 {KEY_A}]")), TrackerReply::List(vec![entry("a", 1, 2, KEY_A)]));
+    let (line, _) = next_line(b"> OK\n\0\0\0\0", 100).unwrap().unwrap();
+    assert_eq!(reply_of(line.text), TrackerReply::Ok);
+    assert!(TrackerReply::parse(b">", &Limits::default()).is_err());
+}
+
 #[test]
 fn dialect_look_quotes() {
     let want = TrackerRequest::Look { criteria: vec![Criterion::Name(FileName::new("file_a.dat").unwrap())] };

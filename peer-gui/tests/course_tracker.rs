@@ -6,13 +6,13 @@
 mod support;
 use common::protocol::parse_query;
 use peer::engine::DownloadState;
-use support::course_tracker::CourseTracker;
+use support::course_tracker::{CourseTracker, Dialect, Refusal};
 use support::*;
 
 #[test]
 fn two_engines_download_through_a_course_tracker() {
     let _ = env_logger::builder().is_test(true).try_init();
-    let tracker = CourseTracker::start();
+    let tracker = CourseTracker::start(Dialect { refusal: Refusal::Text, prefix: "" });
     let dir = tempfile::tempdir().unwrap();
     let data = random_bytes(300_000, 12);
     std::fs::write(dir.path().join("a_report.bin"), &data).unwrap();
@@ -50,4 +50,25 @@ fn two_engines_download_through_a_course_tracker() {
     assert!(leecher.engine.snapshot().tracker.connected);
     let fillers = leecher.engine.search(parse_query("filler").unwrap()).unwrap().len();
     assert!((1..12).contains(&fillers), "the files before the cut are known, not those past it ({fillers})");
+}
+
+/// Another course tracker: answers nothing to a search it refuses, and
+/// starts every reply with `> `.
+#[test]
+fn a_search_refused_by_silence_falls_back_to_look_all() {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let tracker = CourseTracker::start(Dialect { refusal: Refusal::Silence, prefix: "> " });
+    let data = random_bytes(50_000, 13);
+    let seeder = seeder_with(tracker.addr, 1, "notes.txt", &data);
+    let leecher = Peer::start(2, tracker.addr);
+    leecher.wait_connected();
+    let found = leecher.engine.search(parse_query("note").unwrap()).unwrap();
+    assert_eq!(found.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["notes.txt"]);
+    let status = leecher.download_and_wait(found[0].clone());
+    assert_eq!(status.state, DownloadState::Done, "{status:?}");
+    assert!(std::fs::read(leecher.dir.path().join("notes.txt")).unwrap() == data);
+    assert!(leecher.engine.search(parse_query("nothing-like-it").unwrap()).unwrap().is_empty());
+    let filename_contains = tracker.seen.lock().requests.iter().filter(|r| r.contains("filename~")).count();
+    assert_eq!(filename_contains, 1, "asked once, then look [] for the rest of the connection");
+    drop(seeder);
 }

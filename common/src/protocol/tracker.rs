@@ -98,7 +98,11 @@ impl TrackerRequest {
 impl TrackerReply {
     pub fn parse(line: &[u8], limits: &Limits) -> Result<Self, ParseError> {
         let mut w = Words::new(line);
-        let command = w.next().ok_or(ParseError::Empty)?;
+        let mut command = w.next().ok_or(ParseError::Empty)?;
+        if command == b">" {
+            // One course tracker starts every reply with "> ".
+            command = w.next().ok_or(ParseError::Empty)?;
+        }
         let reply = match command_lowercase(command, &mut [0; 16]) {
             b"ok" => Self::Ok,
             b"list" => Self::List(file_list(&mut w, limits)?),

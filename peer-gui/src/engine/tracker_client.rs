@@ -2,8 +2,8 @@
 //! tracker (`tracker_link`). It announces on every (re)connection, sends
 //! `update` every interval, serves `look`/`getfile` for the rest of the
 //! engine, and reconnects with back-off when the tracker is down or
-//! restarted. It works with course trackers too: a refused `filename~`
-//! search becomes `look []` filtered here, an unanswered `update` is
+//! restarted. It works with course trackers too: a refused search
+//! becomes `look []` filtered here, an unanswered `update` is
 //! logged and passed over, and this peer is never its own source.
 
 use std::net::SocketAddr;
@@ -23,6 +23,9 @@ use super::tracker_link::{Expect, Link, shown};
 /// How long an `update` waits for its `ok`: some course trackers never
 /// send it, and searches queue behind the wait.
 const UPDATE_WAIT: Duration = Duration::from_millis(500);
+/// How long a search waits before it is taken as refused: one course
+/// tracker answers nothing to a search it refuses.
+const LOOK_WAIT: Duration = Duration::from_secs(3);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// What the status bar shows.
@@ -77,12 +80,19 @@ pub fn spawn(
                     }
                 }
                 Err(e) => {
+                    let message = match e {
+                        OpenError::Unreachable(e) => format!(
+                            "tracker unreachable at {}: {e}; retrying (check that the tracker runs and tracker_ip/tracker_port)",
+                            settings.tracker
+                        ),
+                        OpenError::Announce(e) => {
+                            format!("the tracker at {} did not take our announce: {e}; retrying", settings.tracker)
+                        }
+                    };
+                    log::warn!("peer {}: {message}", settings.id);
                     let mut s = status.lock();
                     s.connected = false;
-                    s.last_error = Some(format!(
-                        "tracker unreachable at {}: {e}; retrying (check that the tracker runs and tracker_ip/tracker_port)",
-                        settings.tracker
-                    ));
+                    s.last_error = Some(message);
                     drop(s);
                     notify();
                 }
@@ -112,13 +122,21 @@ fn refuse(request: Request, why: &str) {
     }
 }
 
+/// Why a session could not start.
+#[derive(Debug)]
+enum OpenError {
+    Unreachable(String),
+    /// Connected, but the announce was refused, unanswered or cut off.
+    Announce(String),
+}
+
 struct Session {
     link: Link,
     tracker: SocketAddr,
     /// Keys the tracker has the name and size of (from our announces).
     announced: std::collections::HashSet<FileKey>,
-    /// The tracker refused a `filename~` search: search with `look []`.
-    no_substring: bool,
+    /// The tracker refused a search: search with `look []`, filter here.
+    filter_here: bool,
     /// The tracker left an `update` unanswered (some course trackers do).
     update_unanswered: bool,
     /// The tracker listed this peer among the holders of a file.
@@ -126,18 +144,18 @@ struct Session {
 }
 
 impl Session {
-    fn open(settings: &Settings, library: &Library) -> Result<Self, String> {
-        let stream =
-            connect_from(settings.listen.ip(), settings.tracker, Duration::from_secs(3)).map_err(|e| e.to_string())?;
+    fn open(settings: &Settings, library: &Library) -> Result<Self, OpenError> {
+        let stream = connect_from(settings.listen.ip(), settings.tracker, Duration::from_secs(3))
+            .map_err(|e| OpenError::Unreachable(e.to_string()))?;
         let mut session = Self {
             link: Link::new(stream, settings.tracker),
             tracker: settings.tracker,
             announced: Default::default(),
-            no_substring: false,
+            filter_here: false,
             update_unanswered: false,
             listed_us: false,
         };
-        session.announce(settings, library)?;
+        session.announce(settings, library).map_err(OpenError::Announce)?;
         Ok(session)
     }
 
@@ -189,30 +207,31 @@ impl Session {
         }
     }
 
-    /// Searches; a tracker that refuses our `filename~` extension is
-    /// asked for `look []` and the names are filtered here.
+    /// Searches. A tracker that refuses a search (course trackers refuse
+    /// our `filename~` extension, some any name with a dot) by an error,
+    /// a text or silence is asked for `look []` instead, for the rest of
+    /// the connection, and the criteria are applied here.
     fn look(&mut self, criteria: Vec<Criterion>) -> Result<Result<Vec<FileEntry>, String>, String> {
-        let substring = criteria.iter().any(|c| matches!(c, Criterion::NameContains(_)));
-        if !(substring && self.no_substring) {
+        let filter =
+            |files: Vec<FileEntry>| files.into_iter().filter(|f| criteria.iter().all(|c| c.matches(f))).collect();
+        if !self.filter_here && !criteria.is_empty() {
             let request = TrackerRequest::Look { criteria: criteria.clone() };
-            match self.link.ask_owed(&request, Expect::List).map_err(|e| e.to_string())? {
-                TrackerReply::List(files) => return Ok(Ok(files)),
-                other if !substring => return Ok(Err(describe(&other))),
-                other => {
-                    log::info!(
-                        "the tracker at {} refused a filename~ search ({}); searching with look [] and filtering here",
-                        self.tracker,
-                        shown(&other)
-                    );
-                    self.no_substring = true;
-                }
-            }
+            let refusal = match self.link.ask(&request, Expect::List, LOOK_WAIT).map_err(|e| e.to_string())? {
+                // Filtered again: a late answer to an earlier search may
+                // be taken for this one (it is a list too).
+                Some(TrackerReply::List(files)) => return Ok(Ok(filter(files))),
+                Some(other) => shown(&other),
+                None => format!("no answer within {} s", LOOK_WAIT.as_secs()),
+            };
+            log::warn!(
+                "the tracker at {} refused a search ({refusal}); searching with look [] and filtering here from now on",
+                self.tracker
+            );
+            self.filter_here = true;
         }
         let everything = TrackerRequest::Look { criteria: Vec::new() };
         Ok(match self.link.ask_owed(&everything, Expect::List).map_err(|e| e.to_string())? {
-            TrackerReply::List(files) => {
-                Ok(files.into_iter().filter(|f| criteria.iter().all(|c| c.matches(f))).collect())
-            }
+            TrackerReply::List(files) => Ok(filter(files)),
             other => Err(describe(&other)),
         })
     }

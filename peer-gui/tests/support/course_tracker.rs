@@ -3,7 +3,8 @@
 //! request, so a long announce is cut and its rest taken as another
 //! request; ends every reply with `\n\0`; lists the requester itself in
 //! `peers`; refuses the `filename~` criterion; never answers `update`;
-//! keeps keys in 33-byte fields.
+//! keeps keys in 33-byte fields. How it refuses and whether it starts
+//! its replies with `> ` vary, as they do between course trackers.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -21,13 +22,29 @@ pub struct Seen {
     pub requests: Vec<String>,
 }
 
+/// How the tracker answers a search it refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `Erreur : ...`
+    Text,
+    /// Nothing at all.
+    Silence,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Dialect {
+    pub refusal: Refusal,
+    /// Written before every reply (`"> "` in one course tracker).
+    pub prefix: &'static str,
+}
+
 pub struct CourseTracker {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Seen>>,
 }
 
 impl CourseTracker {
-    pub fn start() -> Self {
+    pub fn start(dialect: Dialect) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let peers: Arc<Mutex<BTreeMap<SocketAddr, Files>>> = Arc::default();
@@ -36,14 +53,14 @@ impl CourseTracker {
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
                 let (peers, seen) = (peers.clone(), s.clone());
-                std::thread::spawn(move || serve(stream, &peers, &seen));
+                std::thread::spawn(move || serve(stream, &peers, &seen, dialect));
             }
         });
         Self { addr, seen }
     }
 }
 
-fn serve(mut stream: TcpStream, peers: &Mutex<BTreeMap<SocketAddr, Files>>, seen: &Mutex<Seen>) {
+fn serve(mut stream: TcpStream, peers: &Mutex<BTreeMap<SocketAddr, Files>>, seen: &Mutex<Seen>, dialect: Dialect) {
     let ip = stream.peer_addr().unwrap().ip();
     let mut me: Option<SocketAddr> = None;
     let mut buf = [0u8; 511];
@@ -69,7 +86,7 @@ fn serve(mut stream: TcpStream, peers: &Mutex<BTreeMap<SocketAddr, Files>>, seen
             }
             ["look", criteria @ ..] => {
                 if criteria.iter().any(|c| c.contains('~')) {
-                    Some("Erreur : critere inconnu".to_owned())
+                    (dialect.refusal == Refusal::Text).then(|| "Erreur : critere inconnu".to_owned())
                 } else {
                     let wanted: Vec<String> = criteria
                         .iter()
@@ -100,7 +117,7 @@ fn serve(mut stream: TcpStream, peers: &Mutex<BTreeMap<SocketAddr, Files>>, seen
             _ => Some("Erreur : commande inconnue".to_owned()),
         };
         if let Some(reply) = reply
-            && stream.write_all(format!("{reply}\n\0").as_bytes()).is_err()
+            && stream.write_all(format!("{}{reply}\n\0", dialect.prefix).as_bytes()).is_err()
         {
             break;
         }
