@@ -126,6 +126,8 @@ impl Link {
         self.stream.set_nonblocking(true)?;
         let read = loop {
             match self.fill() {
+                // A tracker that floods us is read no further than a line.
+                Ok(()) if self.buf.len() > Limits::default().max_line => break Ok(()),
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
                 Err(e) => break Err(e),
