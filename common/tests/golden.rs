@@ -241,6 +241,11 @@ fn dialect_update_with_file_descriptions() {
         req(&format!("announce listen 1 leech [a 1 2 {KEY_A}]")),
         TrackerRequest::Announce { port: 1, seed: vec![], leech: vec![described(entry("a", 1, 2, KEY_A))] }
     );
+    assert_eq!(
+        req("update seed [abc 12 34 ]"),
+        TrackerRequest::Update { seed: vec![kref("abc"), kref("12"), kref("34")], leech: vec![] },
+        "short keys, a blank before ']'"
+    );
     let bad = |line: &str| TrackerRequest::parse(line.as_bytes(), &Limits::default()).unwrap_err();
     assert!(matches!(bad("update seed [a 1 2 nothex]"), ParseError::BadKey(_)));
     assert!(matches!(bad("update seed [a 1 0 abcd]"), ParseError::BadLayout(_)));

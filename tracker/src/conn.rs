@@ -37,6 +37,20 @@ impl Default for Buffers {
     }
 }
 
+/// A line that reads as cut short at the sender's pause gets this many
+/// pauses to go on: a `\n` client whose segments are retransmitted
+/// mid-line is not answered for half a request.
+const CUT_PAUSES: u32 = 4;
+
+/// Why an unfinished line is looked at now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The sender has been silent for a pause.
+    Pause,
+    /// The sender closed its side: nothing more will come.
+    End,
+}
+
 /// Malformed requests in a row before the connection is closed.
 pub const MAX_MALFORMED: u8 = 3;
 
@@ -54,6 +68,9 @@ pub struct Conn {
     last_input: Instant,
     /// The unfinished line was already tried as a whole command.
     pause_tried: bool,
+    /// At the sender's pause the unfinished line read as cut short: it
+    /// is answered only after a longer pause (`CUT_PAUSES`).
+    looks_cut: bool,
     /// A request came without a line end: this client may read replies
     /// up to `\r\n` only.
     unended_client: bool,
@@ -82,6 +99,7 @@ impl Conn {
             partial_since: None,
             last_input: Instant::now(),
             pause_tried: false,
+            looks_cut: false,
             unended_client: false,
             maybe_more: false,
             served: 0,
@@ -99,13 +117,14 @@ impl Conn {
         if read.len == 0 {
             if read.end && !self.buf.is_empty() && !self.discarding {
                 // The end came after the last bytes, in a turn of its own.
-                let _ = self.on_pause(shared, out, deadline);
+                let _ = self.on_pause(shared, out, deadline, Stop::End);
             }
             return after;
         }
         let now = Instant::now();
         self.last_input = now;
         self.pause_tried = false;
+        self.looks_cut = false;
         let mut input = &scratch[..read.len];
         if self.discarding {
             match memchr::memchr(b'\n', input) {
@@ -131,7 +150,7 @@ impl Conn {
         if read.end && verdict == Verdict::Keep && !self.buf.is_empty() {
             // The last request may have no line end: the peer's end is
             // the longest pause there is.
-            verdict = self.on_pause(shared, out, deadline);
+            verdict = self.on_pause(shared, out, deadline, Stop::End);
         }
         if out.capacity() > 4 * FLUSH_AT {
             // One huge reply must not keep its memory for good.
@@ -155,7 +174,7 @@ impl Conn {
     /// the slowloris limit.
     pub fn deadline(&self, config: &TrackerConfig) -> Option<Instant> {
         let close = self.partial_since? + config.partial_timeout;
-        Some(if self.pause_tried { close } else { close.min(self.last_input + config.line_pause) })
+        Some(if self.pause_tried { close } else { close.min(self.last_input + self.pause(config)) })
     }
 
     /// A deadline passed: close a connection that held an unfinished line
@@ -167,9 +186,9 @@ impl Conn {
         if self.check_partial(shared, now, Verdict::Keep) == Verdict::Close {
             return Verdict::Close;
         }
-        if !self.pause_tried && self.last_input + shared.config.line_pause <= now {
+        if !self.pause_tried && self.last_input + self.pause(&shared.config) <= now {
             bufs.deadline = None;
-            return self.on_pause(shared, &mut bufs.out, &mut bufs.deadline);
+            return self.on_pause(shared, &mut bufs.out, &mut bufs.deadline, Stop::Pause);
         }
         Verdict::Keep
     }
@@ -177,12 +196,23 @@ impl Conn {
     /// The sender paused on an unfinished line: one course peer never
     /// ends its lines, so the line is taken as a whole request and
     /// answered like a terminated one (its error included).
-    fn on_pause(&mut self, shared: &Shared, out: &mut Vec<u8>, deadline: &mut Option<Instant>) -> Verdict {
-        self.pause_tried = true;
+    fn on_pause(&mut self, shared: &Shared, out: &mut Vec<u8>, deadline: &mut Option<Instant>, stop: Stop) -> Verdict {
         let limits = self.limits(shared);
-        let Some(line) = pending_line(&self.buf) else { return Verdict::Keep };
-        self.unended_client = true;
-        let reply = match TrackerRequest::parse(line.text, &limits) {
+        let Some(line) = pending_line(&self.buf) else {
+            self.pause_tried = true;
+            return Verdict::Keep;
+        };
+        let parsed = TrackerRequest::parse(line.text, &limits);
+        let cut = matches!(parsed, Err(ParseError::UnexpectedEnd(_)));
+        if cut && stop == Stop::Pause && !self.looks_cut {
+            // Maybe the rest is on its way: wait the longer pause.
+            self.looks_cut = true;
+            return Verdict::Keep;
+        }
+        self.pause_tried = true;
+        // A request without end, not a line cut short by a stall.
+        self.unended_client |= !cut;
+        let reply = match parsed {
             Ok(request) => {
                 self.malformed = 0;
                 self.served += 1;
@@ -200,6 +230,11 @@ impl Conn {
             return Verdict::Close;
         }
         verdict
+    }
+
+    /// How long a silence ends the unfinished line.
+    fn pause(&self, config: &TrackerConfig) -> std::time::Duration {
+        if self.looks_cut { config.line_pause * CUT_PAUSES } else { config.line_pause }
     }
 
     /// How a reply ends: like its request, except that once a request

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use common::config::TrackerConfig;
-use common::protocol::{FileEntry, FileRef, PeerAddr, TrackerReply, TrackerRequest};
+use common::protocol::{PeerAddr, TrackerReply, TrackerRequest};
 use parking_lot::Mutex;
 
 use crate::cache::{Cache, NotAnnounced, PeerId};
@@ -62,10 +62,7 @@ pub fn handle(
         TrackerRequest::Announce { port, seed, leech } => {
             let id = SocketAddr::new(source.ip(), port);
             log::info!("announce from {id}: {} seeded, {} leeched", seed.len(), leech.len());
-            let mut cache = shared.cache.lock();
-            cache.announce(id, seed, &leech, now);
-            cache.describe(described(&leech));
-            drop(cache);
+            shared.cache.lock().announce(id, seed, &leech, now);
             session.peer = Some(id);
             session.refreshed = Some(now);
             TrackerReply::Ok
@@ -73,11 +70,8 @@ pub fn handle(
         TrackerRequest::Update { seed, leech } => {
             let mut cache = shared.cache.lock();
             let id = session.peer.or_else(|| cache.sole_peer_at(source.ip()));
-            match id.map(|id| cache.update(id, &seed, &leech, now)) {
+            match id.map(|id| cache.update_refs(id, &seed, &leech, now)) {
                 Some(Ok(())) => {
-                    // Course peers describe files in `update` (the
-                    // `announce` form): a file heard of there is recorded.
-                    cache.describe(described(&seed).chain(described(&leech)));
                     drop(cache);
                     if session.peer == id {
                         session.refreshed = Some(now);
@@ -105,12 +99,4 @@ pub fn handle(
             TrackerReply::Peers { key, peers: peers.into_iter().map(PeerAddr::Ip).collect() }
         }
     }
-}
-
-/// The files of `refs` given with their name and size.
-fn described(refs: &[FileRef]) -> impl Iterator<Item = &FileEntry> {
-    refs.iter().filter_map(|r| match r {
-        FileRef::Described(entry) => Some(entry),
-        FileRef::Key(_) => None,
-    })
 }

@@ -78,16 +78,38 @@ fn update_with_file_descriptions_terminated_and_not() {
     let mut other = t.client_from(34);
     assert_eq!(other.ask(&format!("getfile {KEY_A}")), format!("peers {KEY_A} [127.0.0.33:2222]"));
     assert_eq!(other.ask("look []"), format!("list [file_a.dat 10 4 {KEY_A}]"), "described by the update");
-    // Unterminated, upper case, both sections described, keys mixed in.
-    c.send(format!(
-        "update seed [file_a.dat 10 4 {} {KEY_B}] leech [b 5 2 {}]",
-        KEY_A.to_uppercase(),
-        KEY_B.to_uppercase()
-    ));
+    // Unterminated, upper case, keys mixed in, both sections described:
+    // a leecher's description does not name a file.
+    let key_c = "c".repeat(32);
+    c.send(format!("update seed [{} b 5 2 {}] leech [c 1 1 {key_c}]", KEY_A.to_uppercase(), KEY_B.to_uppercase()));
     assert_eq!(c.recv_raw(), "ok\r\n");
     assert_eq!(other.ask(&format!("getfile {KEY_B}")), format!("peers {KEY_B} [127.0.0.33:2222]"));
+    assert_eq!(other.ask(&format!("getfile {key_c}")), format!("peers {key_c} [127.0.0.33:2222]"));
     let both = format!("list [b 5 2 {KEY_B} file_a.dat 10 4 {KEY_A}]");
-    assert_eq!(c.ask("look []"), both, "still open; b described by the leech entry, seeded by key");
+    assert_eq!(c.ask("look []"), both, "still open; c, only leeched, is not offered");
+}
+
+/// A `\n` client whose line stalls in the middle (segments retransmitted)
+/// is not answered for half a request: a line that reads as cut short
+/// gets four pauses to go on, and its client keeps its `\n` replies.
+#[test]
+fn a_line_stalled_in_the_middle_is_not_answered_in_half() {
+    let t = TestTracker::with(|c| c.line_pause = std::time::Duration::from_millis(200));
+    let mut c = t.client_from(36);
+    c.send("announce listen 2222 seed [file_a.dat 10 4 ");
+    // Twice the pause, half the cut line's: nothing may come back yet.
+    c.reader.get_ref().set_read_timeout(Some(std::time::Duration::from_millis(400))).unwrap();
+    let mut early = [0u8; 64];
+    let waited = std::io::Read::read(c.reader.get_mut(), &mut early);
+    assert!(
+        waited.is_err(),
+        "answered after one pause: {:?}",
+        waited.map(|n| String::from_utf8_lossy(&early[..n]).into_owned())
+    );
+    c.reader.get_ref().set_read_timeout(Some(TIMEOUT)).unwrap();
+    c.send(format!("{KEY_A}] leech []\n"));
+    assert_eq!(c.recv_raw(), "ok\n", "one reply, the request's, ended like it");
+    assert_eq!(c.ask("look []"), format!("list [file_a.dat 10 4 {KEY_A}]"));
 }
 
 /// Issue: an unterminated request that does not parse was never answered.

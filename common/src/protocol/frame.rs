@@ -202,6 +202,13 @@ impl<'a> Words<'a> {
         true
     }
 
+    /// The word after the next `n` ones, read without consuming.
+    pub fn peek_nth(&self, n: usize) -> Option<&'a [u8]> {
+        let mut ahead = self.clone();
+        (0..n).for_each(|_| drop(ahead.next()));
+        ahead.next()
+    }
+
     /// Fails unless the line is used up.
     pub fn finish(mut self) -> Result<(), ParseError> {
         match self.next() {
@@ -260,10 +267,12 @@ mod tests {
 
     #[test]
     fn numbers_ahead_are_seen_without_reading_them() {
-        let w = Words::new(b" 12\t345 x");
+        let mut w = Words::new(b" 12\t345 x");
         assert!(w.numbers_next(2));
         assert!(!w.numbers_next(3));
-        assert_eq!(Words::new(b"12 345").clone().next(), Some(&b"12"[..]), "nothing read");
+        assert_eq!(w.peek_nth(2), Some(&b"x"[..]));
+        assert_eq!(w.peek_nth(3), None);
+        assert_eq!(w.next(), Some(&b"12"[..]), "nothing read by looking ahead");
         assert!(Words::new(b"18446744073709551615 1").numbers_next(2));
         assert!(!Words::new(b"123456789012345678901 1").numbers_next(1), "21 digits");
         assert!(!Words::new(b"12] 3").numbers_next(1));

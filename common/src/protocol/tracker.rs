@@ -190,15 +190,16 @@ fn file_list(w: &mut Words<'_>, limits: &Limits) -> Result<Vec<FileEntry>, Parse
 
 /// A list of keys, some of which may be whole file descriptions: an item
 /// is `NAME LENGTH PIECESIZE KEY` when the two words after its first are
-/// decimal numbers (at most 20 digits) and the third is not (a key right
-/// before a file named `2024` is still a key). A key of 21 or more
-/// characters is never such a number, so lists of our keys or MD5 keys
-/// are never misread.
+/// decimal numbers (at most 20 digits) and a third follows that is not
+/// (a key right before a file named `2024` is still a key). A key of 21
+/// or more characters is never such a number, so lists of our keys or
+/// MD5 keys are never misread.
 fn ref_list(w: &mut Words<'_>, limits: &Limits) -> Result<Vec<FileRef>, ParseError> {
     let mut list = w.open_list("'[' before the keys")?;
     let mut refs = Vec::new();
     while let Some(first) = w.item(&mut list, limits.max_items, false)? {
-        if w.numbers_next(2) && !w.numbers_next(3) {
+        let key_after = w.peek_nth(2).is_some_and(|k| !k.starts_with(b"]"));
+        if w.numbers_next(2) && key_after && !w.numbers_next(3) {
             refs.push(FileRef::Described(FileEntry::parse_after_name(first, w, &mut list)?));
         } else {
             let key = match first.strip_suffix(b"]") {

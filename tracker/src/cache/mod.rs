@@ -16,6 +16,7 @@
 //! forgotten by the maintenance pass rather than at once (`unheld`).
 //! (Measured under load: about 1 in 60 lock acquisitions waits.)
 
+use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap as StdHashMap, HashSet as StdHashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 use common::FileKey;
 #[cfg(test)]
 use common::protocol::FileName;
-use common::protocol::{Criterion, FileEntry};
+use common::protocol::{Criterion, FileEntry, FileRef};
 
 use self::holders::Holders;
 use self::key::Key;
@@ -108,30 +109,7 @@ impl Cache {
         leech: impl IntoIterator<Item = K>,
         now: Instant,
     ) {
-        let mut seed_keys = Vec::with_capacity(seed.len());
-        for entry in seed {
-            let key = Key::from(&entry.key);
-            let record = self.files.entry(key.clone()).or_default();
-            // A file nobody holds any more only waits for the pass that
-            // forgets it (`unheld`): its name and size are not kept,
-            // though mostly it comes back as it was.
-            let stale = record.listed && !record.is_held();
-            match &record.entry {
-                None => {
-                    self.by_name.insert(&entry.name, &key);
-                    record.entry = Some(entry);
-                }
-                Some(old) if stale && *old != entry => {
-                    if old.name != entry.name {
-                        self.by_name.remove(&old.name, &key);
-                        self.by_name.insert(&entry.name, &key);
-                    }
-                    record.entry = Some(entry);
-                }
-                Some(_) => {}
-            }
-            seed_keys.push(key);
-        }
+        let seed_keys = seed.into_iter().map(|entry| self.record_description(Cow::Owned(entry))).collect();
         self.replace_holdings(peer, seed_keys, keys(leech), now);
     }
 
@@ -150,19 +128,57 @@ impl Cache {
         Ok(())
     }
 
-    /// Records the name and size of files some peer holds that the cache
-    /// has no description of (files it heard of by key only, from
-    /// `update` or a leech list). As with `announce`, a description once
-    /// recorded stays; a file nobody holds is not recorded at all.
-    pub fn describe<'a>(&mut self, entries: impl IntoIterator<Item = &'a FileEntry>) {
-        for entry in entries {
-            let key = Key::from(&entry.key);
-            let Some(record) = self.files.get_mut(&key) else { continue };
-            if record.entry.is_none() && record.is_held() {
-                self.by_name.insert(&entry.name, &key);
-                record.entry = Some(entry.clone());
-            }
+    /// `update` whose seed list may describe files (`NAME LENGTH
+    /// PIECESIZE KEY`, as some course peers send it): their names and
+    /// sizes are recorded as `announce` records them. Descriptions in the
+    /// leech list are not: the seeders' descriptions name a file.
+    pub fn update_refs(
+        &mut self,
+        peer: PeerId,
+        seed: &[FileRef],
+        leech: &[FileRef],
+        now: Instant,
+    ) -> Result<(), NotAnnounced> {
+        if !self.peers.contains_key(&peer) {
+            return Err(NotAnnounced);
         }
+        let seed_keys = seed
+            .iter()
+            .map(|r| match r {
+                FileRef::Key(key) => Key::from(key),
+                FileRef::Described(entry) => self.record_description(Cow::Borrowed(entry)),
+            })
+            .collect();
+        self.replace_holdings(peer, seed_keys, keys(leech), now);
+        Ok(())
+    }
+
+    /// Records the name and size a seeder gives for a file the cache has
+    /// no description of, or whose holders all left (see below); a file
+    /// held by someone keeps the description it has. The caller makes
+    /// the peer a holder of the returned key.
+    fn record_description(&mut self, entry: Cow<'_, FileEntry>) -> Key {
+        let key = Key::from(&entry.key);
+        let record = self.files.entry(key.clone()).or_default();
+        // A file nobody holds any more only waits for the pass that
+        // forgets it (`unheld`): its name and size are not kept,
+        // though mostly it comes back as it was.
+        let stale = record.listed && !record.is_held();
+        match &record.entry {
+            None => {
+                self.by_name.insert(&entry.name, &key);
+                record.entry = Some(entry.into_owned());
+            }
+            Some(old) if stale && *old != *entry => {
+                if old.name != entry.name {
+                    self.by_name.remove(&old.name, &key);
+                    self.by_name.insert(&entry.name, &key);
+                }
+                record.entry = Some(entry.into_owned());
+            }
+            Some(_) => {}
+        }
+        key
     }
 
     /// Moves the peer's roles from its old lists to the new ones, touching
@@ -417,16 +433,28 @@ mod tests {
     }
 
     #[test]
-    fn update_entries_describe_files_heard_of_by_key_only() {
+    fn update_descriptions_name_files_as_announce_does() {
         let t0 = Instant::now();
         let mut c = Cache::new();
+        let described = |e: FileEntry| FileRef::Described(e);
         c.announce(peer(1), vec![file("a", 10, 'a')], NONE, t0);
-        c.update(peer(1), vec![key('a'), key('b')], NONE, t0).unwrap();
+        c.update(peer(1), [key('a'), key('b')], NONE, t0).unwrap();
         assert_eq!(c.look(&[], 10), vec![file("a", 10, 'a')], "b is known by its key only");
-        c.describe(&[file("b", 20, 'b'), file("renamed", 99, 'a'), file("nobody", 5, 'f')]);
-        assert_eq!(c.look(&[], 10), vec![file("a", 10, 'a'), file("b", 20, 'b')]);
-        assert_eq!(c.file_count(), 2, "a file nobody holds is not recorded");
+        let seed = [described(file("b", 20, 'b')), described(file("renamed", 99, 'a')), FileRef::Key(key('c'))];
+        c.update_refs(peer(1), &seed, &[described(file("leeched", 5, 'f'))], t0).unwrap();
+        assert_eq!(c.look(&[], 10), vec![file("a", 10, 'a'), file("b", 20, 'b')], "a held file keeps its name");
         assert_eq!(c.look(&[Criterion::Name(FileName::new("b").unwrap())], 10), vec![file("b", 20, 'b')]);
+        // A leecher's description does not name the file for its seeders.
+        c.announce(peer(2), vec![file("seeded", 7, 'f')], NONE, t0);
+        assert_eq!(c.look(&[Criterion::Name(FileName::new("seeded").unwrap())], 10), vec![file("seeded", 7, 'f')]);
+        // Like announce, a description replaces that of a file whose
+        // holders all left and which is not forgotten yet.
+        c.announce(peer(3), vec![file("old", 3, 'e')], NONE, t0);
+        c.announce(peer(3), vec![], NONE, t0);
+        c.update_refs(peer(1), &[described(file("new", 4, 'e'))], &[], t0).unwrap();
+        assert_eq!(c.look(&[Criterion::Name(FileName::new("new").unwrap())], 10), vec![file("new", 4, 'e')]);
+        assert!(c.look(&[Criterion::Name(FileName::new("old").unwrap())], 10).is_empty());
+        assert_eq!(c.update_refs(peer(9), &seed, &[], t0), Err(NotAnnounced));
     }
 
     #[test]
