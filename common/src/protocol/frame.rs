@@ -205,7 +205,9 @@ impl<'a> Words<'a> {
     /// The word after the next `n` ones, read without consuming.
     pub fn peek_nth(&self, n: usize) -> Option<&'a [u8]> {
         let mut ahead = self.clone();
-        (0..n).for_each(|_| drop(ahead.next()));
+        for _ in 0..n {
+            ahead.next()?;
+        }
         ahead.next()
     }
 
