@@ -48,6 +48,9 @@ fn two_engines_download_through_a_course_tracker() {
     drop(seen);
     // The session survived every fault: the tracker is still usable.
     assert!(leecher.engine.snapshot().tracker.connected);
+    // Only filename~ is left out after its refusal: an exact name is sent.
+    assert_eq!(leecher.engine.search(parse_query("filename=\"a_report.bin\"").unwrap()).unwrap().len(), 1);
+    assert!(tracker.seen.lock().requests.iter().any(|r| r == "look [filename=\"a_report.bin\"]"));
     let fillers = leecher.engine.search(parse_query("filler").unwrap()).unwrap().len();
     assert!((1..12).contains(&fillers), "the files before the cut are known, not those past it ({fillers})");
 }

@@ -176,7 +176,9 @@ impl Engine {
             .send(tracker_client::Request::Look(criteria, tx))
             .map_err(|_| "the engine is stopping".to_owned())?;
         let results =
-            rx.recv_timeout(Duration::from_secs(15)).map_err(|_| "the tracker did not answer in time".to_owned())??;
+            // The tracker thread's own waits (a refused search, then
+            // `look []`) come to 13 s at most, behind what is queued.
+            rx.recv_timeout(Duration::from_secs(30)).map_err(|_| "the tracker did not answer in time".to_owned())??;
         *self.last_results.lock() = results.clone();
         (self.notify)();
         Ok(results)

@@ -4,7 +4,7 @@
 //! engine, and reconnects with back-off when the tracker is down or
 //! restarted. It works with course trackers too: a refused search
 //! becomes `look []` filtered here, an unanswered `update` is
-//! logged and passed over, and this peer is never its own source.
+//! replaced by `announce`, and this peer is never its own source.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -135,8 +135,9 @@ struct Session {
     tracker: SocketAddr,
     /// Keys the tracker has the name and size of (from our announces).
     announced: std::collections::HashSet<FileKey>,
-    /// The tracker refused a search: search with `look []`, filter here.
-    filter_here: bool,
+    /// The tracker refused a `filename~` search: leave that criterion
+    /// out of searches and apply it here.
+    no_substring: bool,
     /// The tracker left an `update` unanswered (some course trackers do).
     update_unanswered: bool,
     /// The tracker listed this peer among the holders of a file.
@@ -151,7 +152,7 @@ impl Session {
             link: Link::new(stream, settings.tracker),
             tracker: settings.tracker,
             announced: Default::default(),
-            filter_here: false,
+            no_substring: false,
             update_unanswered: false,
             listed_us: false,
         };
@@ -180,10 +181,12 @@ impl Session {
     }
 
     /// Sends `update`, or `announce` when the tracker cannot know a file
-    /// we seed (`update` carries keys only) or has forgotten us.
+    /// we seed (`update` carries keys only), has forgotten us, or once
+    /// left an `update` unanswered (its answer, if it ever came, would be
+    /// taken for another request's).
     fn update(&mut self, settings: &Settings, library: &Library) -> Result<(), String> {
         let (seed, leech) = library.seed_and_leech();
-        if seed.iter().any(|e| !self.announced.contains(&e.key)) {
+        if self.update_unanswered || seed.iter().any(|e| !self.announced.contains(&e.key)) {
             return self.announce(settings, library);
         }
         let seed = seed.into_iter().map(|e| FileRef::Key(e.key)).collect();
@@ -193,14 +196,13 @@ impl Session {
             // Forgotten (expired or restarted): announce again.
             Ok(Some(_)) => self.announce(settings, library),
             Ok(None) => {
-                if !std::mem::replace(&mut self.update_unanswered, true) {
-                    log::warn!(
-                        "peer {}: the tracker at {} did not answer update within {} ms (some course trackers never do); carrying on",
-                        settings.id,
-                        self.tracker,
-                        UPDATE_WAIT.as_millis()
-                    );
-                }
+                self.update_unanswered = true;
+                log::warn!(
+                    "peer {}: the tracker at {} did not answer update within {} ms (some course trackers never do); announcing instead from now on",
+                    settings.id,
+                    self.tracker,
+                    UPDATE_WAIT.as_millis()
+                );
                 Ok(())
             }
             Err(e) => Err(e.to_string()),
@@ -208,14 +210,18 @@ impl Session {
     }
 
     /// Searches. A tracker that refuses a search (course trackers refuse
-    /// our `filename~` extension, some any name with a dot) by an error,
-    /// a text or silence is asked for `look []` instead, for the rest of
-    /// the connection, and the criteria are applied here.
+    /// our `filename~` extension, one any name with a dot) by an error,
+    /// a text or silence is asked for `look []` instead, and the criteria
+    /// are applied here; after a refused `filename~`, that criterion is
+    /// no longer sent on this connection. Every list is filtered here.
     fn look(&mut self, criteria: Vec<Criterion>) -> Result<Result<Vec<FileEntry>, String>, String> {
         let filter =
             |files: Vec<FileEntry>| files.into_iter().filter(|f| criteria.iter().all(|c| c.matches(f))).collect();
-        if !self.filter_here && !criteria.is_empty() {
-            let request = TrackerRequest::Look { criteria: criteria.clone() };
+        let substring = |c: &Criterion| matches!(c, Criterion::NameContains(_));
+        let sent: Vec<Criterion> = criteria.iter().filter(|c| !(self.no_substring && substring(c))).cloned().collect();
+        if !sent.is_empty() {
+            let with_substring = sent.iter().any(substring);
+            let request = TrackerRequest::Look { criteria: sent };
             let refusal = match self.link.ask(&request, Expect::List, LOOK_WAIT).map_err(|e| e.to_string())? {
                 // Filtered again: a late answer to an earlier search may
                 // be taken for this one (it is a list too).
@@ -224,10 +230,10 @@ impl Session {
                 None => format!("no answer within {} s", LOOK_WAIT.as_secs()),
             };
             log::warn!(
-                "the tracker at {} refused a search ({refusal}); searching with look [] and filtering here from now on",
+                "the tracker at {} refused a search ({refusal}); searching with look [] and filtering here (only among the files it lists for look [])",
                 self.tracker
             );
-            self.filter_here = true;
+            self.no_substring |= with_substring;
         }
         let everything = TrackerRequest::Look { criteria: Vec::new() };
         Ok(match self.link.ask_owed(&everything, Expect::List).map_err(|e| e.to_string())? {
@@ -236,7 +242,10 @@ impl Session {
         })
     }
 
-    fn getfile(&mut self, me: SocketAddr, key: FileKey) -> Result<Result<Vec<PeerAddr>, String>, String> {
+    fn getfile(&mut self, listen: SocketAddr, key: FileKey) -> Result<Result<Vec<PeerAddr>, String>, String> {
+        // As the tracker sees this peer: the connection's address (the
+        // listening one may be 0.0.0.0) with the listening port.
+        let me = SocketAddr::new(self.link.local_ip().unwrap_or(listen.ip()), listen.port());
         let request = TrackerRequest::GetFile { key: key.clone() };
         Ok(match self.link.ask_owed(&request, Expect::Peers(&key)).map_err(|e| e.to_string())? {
             TrackerReply::Peers { peers, .. } => {
@@ -246,7 +255,7 @@ impl Session {
                         self.tracker
                     );
                 }
-                Ok(peers.into_iter().filter(|p| *p != PeerAddr::Ip(me)).collect())
+                Ok(peers.into_iter().filter(|p| *p != PeerAddr::Ip(me) && *p != PeerAddr::Ip(listen)).collect())
             }
             other => Err(describe(&other)),
         })

@@ -34,7 +34,8 @@ impl Expect<'_> {
         match (self, reply) {
             (_, TrackerReply::Error(_)) => true,
             (Self::Ok, TrackerReply::Ok) | (Self::List, TrackerReply::List(_)) => true,
-            (Self::Peers(want), TrackerReply::Peers { key, .. }) => key == want,
+            // The same key, or its start (a tracker with short fields).
+            (Self::Peers(want), TrackerReply::Peers { key, .. }) => want.as_str().starts_with(key.as_str()),
             _ => false,
         }
     }
@@ -45,13 +46,25 @@ pub struct Link {
     stream: TcpStream,
     tracker: SocketAddr,
     buf: Vec<u8>,
+    /// Where the unread part of `buf` starts (lines are taken by moving
+    /// it, and `buf` compacted now and then, not once per line).
+    start: usize,
     /// The last request's length, to explain replies owed to no request.
     last_sent: usize,
 }
 
+/// Lines owed to no request logged one by one; past that, counted.
+const UNASKED_LOGGED: usize = 3;
+
 impl Link {
     pub fn new(stream: TcpStream, tracker: SocketAddr) -> Self {
-        Self { stream, tracker, buf: Vec::new(), last_sent: 0 }
+        Self { stream, tracker, buf: Vec::new(), start: 0, last_sent: 0 }
+    }
+
+    /// The address this end of the connection has: what the tracker
+    /// takes as this peer's IP.
+    pub fn local_ip(&self) -> Option<std::net::IpAddr> {
+        self.stream.local_addr().ok().map(|a| a.ip())
     }
 
     /// Sends `request` and reads the line that answers it, skipping lines
@@ -73,7 +86,7 @@ impl Link {
                 if expect.fits(&reply) {
                     return Ok(Some(reply));
                 }
-                self.unasked(&reply);
+                self.unasked(&reply, 0);
             }
             let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
                 return Ok(None);
@@ -96,6 +109,10 @@ impl Link {
 
     /// One more chunk from the socket.
     fn fill(&mut self) -> io::Result<()> {
+        if self.start > 0 && self.start >= self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
         let mut chunk = [0u8; 16 * 1024];
         match self.stream.read(&mut chunk)? {
             0 => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the tracker closed the connection")),
@@ -110,14 +127,18 @@ impl Link {
     /// is an error text (`Erreur : ...`, `File not found`).
     fn next_reply(&mut self) -> io::Result<Option<TrackerReply>> {
         let limits = Limits::default();
-        let Some((line, used)) =
-            next_line(&self.buf, limits.max_line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+        let Some((line, used)) = next_line(&self.buf[self.start..], limits.max_line)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
         else {
             return Ok(None);
         };
         let reply = TrackerReply::parse(line.text, &limits)
             .unwrap_or_else(|_| TrackerReply::Error(String::from_utf8_lossy(line.text).into_owned()));
-        self.buf.drain(..used);
+        self.start += used;
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
         Ok(Some(reply))
     }
 
@@ -127,7 +148,7 @@ impl Link {
         let read = loop {
             match self.fill() {
                 // A tracker that floods us is read no further than a line.
-                Ok(()) if self.buf.len() > Limits::default().max_line => break Ok(()),
+                Ok(()) if self.buf.len() - self.start > Limits::default().max_line => break Ok(()),
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
                 Err(e) => break Err(e),
@@ -135,13 +156,22 @@ impl Link {
         };
         self.stream.set_nonblocking(false)?;
         read?;
+        let mut count = 0;
         while let Some(reply) = self.next_reply()? {
-            self.unasked(&reply);
+            self.unasked(&reply, count);
+            count += 1;
+        }
+        if count > UNASKED_LOGGED {
+            log::warn!("the tracker at {} sent {count} lines that answer no request", self.tracker);
         }
         Ok(())
     }
 
-    fn unasked(&self, reply: &TrackerReply) {
+    /// Logs the `nth` line in a row owed to no request.
+    fn unasked(&self, reply: &TrackerReply, nth: usize) {
+        if nth >= UNASKED_LOGGED {
+            return;
+        }
         let hint = if self.last_sent > SHORTEST_CUT {
             format!(
                 "; our last request was {} bytes, and some course trackers read 511 bytes at a time and answer the rest as another request: files past the cut may be unknown to this tracker",
@@ -189,6 +219,8 @@ mod tests {
         let peers = |key: &FileKey| TrackerReply::Peers { key: key.clone(), peers: vec![] };
         assert!(Expect::Peers(&key).fits(&peers(&key)));
         assert!(!Expect::Peers(&key).fits(&peers(&other)), "the answer to another getfile");
+        let long = FileKey::parse(b"abcd").unwrap();
+        assert!(Expect::Peers(&long).fits(&peers(&key)), "echoed cut short");
         assert!(!Expect::List.fits(&TrackerReply::Ok), "the ok of an update answered late");
         assert!(!Expect::Ok.fits(&TrackerReply::List(vec![])));
         assert!(Expect::List.fits(&TrackerReply::Error("Erreur".into())), "a refusal answers");
