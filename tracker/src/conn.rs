@@ -234,7 +234,7 @@ impl Conn {
 
     /// How long a silence ends the unfinished line.
     fn pause(&self, config: &TrackerConfig) -> std::time::Duration {
-        if self.looks_cut { config.line_pause * CUT_PAUSES } else { config.line_pause }
+        if self.looks_cut { config.line_pause.saturating_mul(CUT_PAUSES) } else { config.line_pause }
     }
 
     /// How a reply ends: like its request, except that once a request
