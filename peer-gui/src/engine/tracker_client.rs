@@ -148,8 +148,9 @@ impl Session {
     fn open(settings: &Settings, library: &Library) -> Result<Self, OpenError> {
         let stream = connect_from(settings.listen.ip(), settings.tracker, Duration::from_secs(3))
             .map_err(|e| OpenError::Unreachable(e.to_string()))?;
+        let link = Link::new(stream, settings.tracker).map_err(|e| OpenError::Unreachable(e.to_string()))?;
         let mut session = Self {
-            link: Link::new(stream, settings.tracker),
+            link,
             tracker: settings.tracker,
             announced: Default::default(),
             no_substring: false,

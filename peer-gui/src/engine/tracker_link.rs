@@ -57,8 +57,10 @@ pub struct Link {
 const UNASKED_LOGGED: usize = 3;
 
 impl Link {
-    pub fn new(stream: TcpStream, tracker: SocketAddr) -> Self {
-        Self { stream, tracker, buf: Vec::new(), start: 0, last_sent: 0 }
+    pub fn new(stream: TcpStream, tracker: SocketAddr) -> io::Result<Self> {
+        // A tracker that stops reading must not hold a request forever.
+        stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
+        Ok(Self { stream, tracker, buf: Vec::new(), start: 0, last_sent: 0 })
     }
 
     /// The address this end of the connection has: what the tracker
@@ -81,12 +83,14 @@ impl Link {
         self.stream.write_all(&out)?;
         self.last_sent = out.len();
         let deadline = Instant::now() + wait;
+        let mut skipped = 0;
         loop {
             while let Some(reply) = self.next_reply()? {
                 if expect.fits(&reply) {
                     return Ok(Some(reply));
                 }
-                self.unasked(&reply, 0);
+                self.unasked(&reply, skipped);
+                skipped += 1;
             }
             let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
                 return Ok(None);
