@@ -39,7 +39,7 @@ run_tracker:
 ## BENCH_MIB=4096 for the memory variant.
 bench-download:
 	$(CARGO) build --release -p tracker
-	$(CARGO) bench -p peer-gui --bench download
+	$(CARGO) bench -p peer --bench download
 
 ## Frame time of the app with 10,000 files and 20 downloads, under Xvfb.
 bench-frame:

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use common::FileKey;
 use common::protocol::{FileEntry, FileName};
 use eframe::egui;
-use peer::app::view::{self, TabState};
 use peer::engine::{DownloadState, DownloadStatus, LocalFileInfo, Snapshot, TrackerStatus};
+use peer_gui::app::view::{self, TabState};
 
 struct Bench {
     snapshot: Snapshot,

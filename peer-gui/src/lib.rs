@@ -1,7 +1,4 @@
-//! The Eirb2Share peer: the [`engine`] (sharing, serving, downloading;
-//! no GUI), used by the [`headless`] `peer` command and the desktop
-//! [`app`] (`peer-gui`).
+//! The Eirb2Share desktop app (`peer-gui`), on top of the peer engine
+//! (the `peer` crate).
 
 pub mod app;
-pub mod engine;
-pub mod headless;

@@ -1,6 +1,7 @@
 //! The desktop app driven with egui_kittest (no display needed) against
 //! an in-process tracker and seeder.
 
+#[path = "../engine/tests/support/mod.rs"]
 mod support;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -10,8 +11,8 @@ use crossbeam_channel::{Receiver, unbounded};
 use eframe::egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use peer::app::{App, Repaint, Tab, logger::LogLines};
 use peer::engine::Engine;
+use peer_gui::app::{App, Repaint, Tab, logger::LogLines};
 use support::*;
 
 /// The app with one tab for a fresh peer, and that peer's change ticks.
@@ -109,7 +110,7 @@ fn a_malformed_pasted_line_shows_an_inline_message() {
 
 #[test]
 fn first_run_screen_saves_a_configuration_and_starts_the_peer() {
-    use peer::app::launch::{Launch, Setup};
+    use peer_gui::app::launch::{Launch, Setup};
     let tracker = Tracker::start();
     let home = tempfile::tempdir().unwrap();
     let config = home.path().join("eirb2share/config.ini");
@@ -138,17 +139,17 @@ fn first_run_screen_saves_a_configuration_and_starts_the_peer() {
     assert!(home.path().join("shared").is_dir());
 }
 
-fn has_text_l(h: &Harness<'static, peer::app::launch::Launch>, text: &str) -> bool {
+fn has_text_l(h: &Harness<'static, peer_gui::app::launch::Launch>, text: &str) -> bool {
     h.query_all_by_label_contains(text).next().is_some()
 }
 
 trait SetupState {
-    fn state_mut_setup(&mut self) -> &mut peer::app::launch::Setup;
+    fn state_mut_setup(&mut self) -> &mut peer_gui::app::launch::Setup;
 }
-impl SetupState for Harness<'static, peer::app::launch::Launch> {
-    fn state_mut_setup(&mut self) -> &mut peer::app::launch::Setup {
+impl SetupState for Harness<'static, peer_gui::app::launch::Launch> {
+    fn state_mut_setup(&mut self) -> &mut peer_gui::app::launch::Setup {
         match self.state_mut() {
-            peer::app::launch::Launch::Setup(s) => s,
+            peer_gui::app::launch::Launch::Setup(s) => s,
             other => panic!("not on the setup screen: {other:?}"),
         }
     }

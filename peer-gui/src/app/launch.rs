@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use eframe::egui::{self, Color32, RichText, Ui};
 
 use super::{App, Repaint, Tab, logger::LogLines};
-use crate::engine::{Engine, Settings};
+use peer::engine::{Engine, Settings};
 
 pub enum Launch {
     Setup(Setup),
@@ -131,7 +131,7 @@ impl Setup {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         std::fs::write(&self.path, text).map_err(|e| format!("cannot save {}: {e}", self.path.display()))?;
-        let settings = crate::headless::load_settings(Some(&self.path), 1)?;
+        let settings = peer::engine::settings::load_settings(Some(&self.path), 1)?;
         start_app(vec![settings], self.logs.clone(), self.repaint.clone())
     }
 }
@@ -152,5 +152,5 @@ pub fn start_app(all: Vec<Settings>, logs: LogLines, repaint: Repaint) -> Result
 
 /// The configuration to use, or `None` for the first-run screen.
 pub fn existing_config(given: Option<&Path>) -> Option<PathBuf> {
-    crate::headless::find_config(given).ok()
+    peer::engine::settings::find_config(given).ok()
 }

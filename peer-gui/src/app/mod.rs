@@ -15,7 +15,7 @@ use eframe::egui::{self, Ui};
 use parking_lot::Mutex;
 
 use self::view::{Command, TabState};
-use crate::engine::Engine;
+use peer::engine::Engine;
 
 /// Lets engine threads repaint the UI once its context exists.
 #[derive(Debug, Clone, Default)]

@@ -4,7 +4,7 @@
 use common::protocol::FileEntry;
 use eframe::egui::{self, Color32, RichText, Ui};
 
-use crate::engine::{Control, DownloadState, DownloadStatus, Snapshot};
+use peer::engine::{Control, DownloadState, DownloadStatus, Snapshot};
 
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq)]

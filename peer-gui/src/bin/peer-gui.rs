@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use peer::app::launch::{Launch, Setup, existing_config, start_app};
-use peer::app::{Repaint, logger};
-use peer::headless::{load_settings, user_config};
+use peer::engine::settings::{load_settings, user_config};
+use peer_gui::app::launch::{Launch, Setup, existing_config, start_app};
+use peer_gui::app::{Repaint, logger};
 
 /// Eirb2Share peer, with a window.
 #[derive(Debug, Parser)]

@@ -1,15 +1,15 @@
 //! The headless `peer` command: the engine without a window.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use common::config::PeersConfig;
 use common::protocol::FileEntry;
 
-use crate::engine::{DownloadState, Engine, Settings};
+use crate::engine::settings::load_settings;
+use crate::engine::{DownloadState, Engine};
 
 /// Eirb2Share peer, without a window.
 ///
@@ -77,57 +77,6 @@ fn run(args: Args) -> Result<ExitCode, String> {
         Command::Download { what } => download(&engine, &what),
         Command::Hash { .. } => unreachable!("handled above"),
     }
-}
-
-/// Where the peers' configuration is looked for, in order: the current
-/// folder's `install/peers/config.ini`, `config.ini` next to the
-/// executable, `install/peers/config.ini` in a folder above it (the
-/// project, for `target/release/peer`), and the user's config folder
-/// (`$XDG_CONFIG_HOME/eirb2share/config.ini`, else
-/// `~/.config/eirb2share/config.ini`). A double-clicked binary, started
-/// from anywhere, finds the project's configuration this way.
-pub fn config_candidates() -> Vec<PathBuf> {
-    let rel = Path::new("install/peers/config.ini");
-    let mut out = vec![rel.to_owned()];
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent() {
-            out.push(dir.join("config.ini"));
-        }
-        out.extend(exe.ancestors().skip(1).map(|dir| dir.join(rel)));
-    }
-    out.push(user_config());
-    out
-}
-
-/// The user's own configuration file (written by the app's first run).
-pub fn user_config() -> PathBuf {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("eirb2share/config.ini")
-}
-
-/// The given path, or the first candidate that exists.
-pub fn find_config(given: Option<&Path>) -> Result<PathBuf, String> {
-    if let Some(p) = given {
-        return Ok(p.to_owned());
-    }
-    config_candidates().into_iter().find(|p| p.exists()).ok_or_else(|| {
-        format!(
-            "no configuration found (looked for install/peers/config.ini here and above the executable, and {}); pass --config FILE",
-            user_config().display()
-        )
-    })
-}
-
-pub fn load_settings(config: Option<&Path>, peer: u32) -> Result<Settings, String> {
-    let path = find_config(config)?;
-    let config = PeersConfig::load(&path).map_err(|e| e.to_string())?;
-    Settings::from_config(&config, peer, &path).ok_or_else(|| {
-        let known: Vec<String> = config.peers.iter().map(|p| p.id.to_string()).collect();
-        format!("{}: no peer {peer} (peers defined: {})", path.display(), known.join(", "))
-    })
 }
 
 fn share(engine: Engine) -> Result<ExitCode, String> {
