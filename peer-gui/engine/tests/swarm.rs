@@ -84,6 +84,21 @@ fn a_piece_list_that_does_not_match_the_key_is_refused() {
     assert!(!leecher.dir.path().join("w.bin").exists(), "nothing under the final name");
 }
 
+/// PROTOCOL.md section 9: two bad pieces, or four empty replies, drop a
+/// peer; one of each does not (they were counted together).
+#[test]
+fn an_empty_reply_and_one_bad_piece_do_not_drop_a_peer() {
+    let tracker = Tracker::start();
+    let data = Arc::new(random_bytes(100_000, 10));
+    let digest = digest_of(&data);
+    let only = FakePeer::start(tracker.addr, "s.bin", data.clone(), digest, Behaviour::EmptyThenOneBad);
+    let leecher = Peer::start(2, tracker.addr);
+    let status = leecher.download_and_wait(leecher.find("s.bin"));
+    assert_eq!(status.state, DownloadState::Done, "{status:?}");
+    assert!(!status.dropped.contains(&only.addr), "dropped: {:?}", status.dropped);
+    assert!(std::fs::read(leecher.dir.path().join("s.bin")).unwrap() == *data);
+}
+
 #[test]
 fn resume_does_not_fetch_verified_pieces_again() {
     let tracker = Tracker::start();

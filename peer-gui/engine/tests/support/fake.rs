@@ -29,6 +29,9 @@ pub enum Behaviour {
     FirstOnly,
     /// Sends a piece-hash list with one hash changed (honest pieces).
     WrongHashes,
+    /// Answers its first request on a connection with no piece, its
+    /// second with its first piece corrupted, then honestly.
+    EmptyThenOneBad,
 }
 
 pub struct FakePeer {
@@ -77,6 +80,7 @@ fn serve(stream: TcpStream, data: &[u8], digest: &FileDigest, behaviour: Behavio
     let layouts = |k: &FileKey| (*k == key).then_some(layout);
     let mut wire = Wire::new(stream, Limits::default());
     let mut on_this_connection = 0u64;
+    let mut replies = 0u64;
     let holds = |i: u32| behaviour != Behaviour::EvenOnly || i.is_multiple_of(2);
     loop {
         let Ok((message, used)) = wire.recv(&layouts) else { return };
@@ -102,6 +106,15 @@ fn serve(stream: TcpStream, data: &[u8], digest: &FileDigest, behaviour: Behavio
         };
         let Some((key, indices)) = reply else { continue };
         wire.consume(used);
+        replies += 1;
+        if behaviour == Behaviour::EmptyThenOneBad && replies == 1 {
+            if wire.send(&PeerMessage::Data { key, pieces: Vec::new() }).is_err() {
+                return;
+            }
+            continue;
+        }
+        let mut corrupt_next =
+            behaviour == Behaviour::Corrupt || (behaviour == Behaviour::EmptyThenOneBad && replies == 2);
         let mut owned: Vec<(u32, Vec<u8>)> = Vec::new();
         let take = if behaviour == Behaviour::FirstOnly { 1 } else { usize::MAX };
         for index in indices.into_iter().filter(|&i| holds(i)).take(take) {
@@ -124,8 +137,9 @@ fn serve(stream: TcpStream, data: &[u8], digest: &FileDigest, behaviour: Behavio
             }
             let at = layout.offset(index) as usize;
             let mut bytes = data[at..at + len as usize].to_vec();
-            if behaviour == Behaviour::Corrupt {
+            if corrupt_next {
                 bytes[0] ^= 0xff;
+                corrupt_next = behaviour == Behaviour::Corrupt;
             }
             served.fetch_add(1, Ordering::SeqCst);
             on_this_connection += 1;

@@ -44,7 +44,20 @@ pub enum Control {
 }
 
 /// Bad pieces (wrong hash, unasked) a peer may send before it is dropped.
-const MAX_STRIKES: u32 = 2;
+const MAX_BAD_PIECES: u32 = 2;
+/// Replies holding none of the pieces asked for before a peer is dropped.
+const MAX_EMPTY_REPLIES: u32 = 4;
+
+/// A peer's strikes in one download, of each kind apart (PROTOCOL.md
+/// section 9): a peer that once had nothing to send and once sent a bad
+/// piece is not dropped.
+#[derive(Debug, Default, Clone, Copy)]
+struct Strikes {
+    /// Pieces that failed their hash, or were sent unasked.
+    bad: u32,
+    /// Replies with none of the pieces asked for.
+    empty: u32,
+}
 /// How often peers are asked for again while links are missing.
 const REDISCOVER: Duration = Duration::from_secs(5);
 
@@ -102,7 +115,7 @@ struct Coordinator {
     /// Every link's peer, kept after the link ends: the writer reports
     /// pieces after the link that fetched them may be gone.
     peer_of: HashMap<LinkId, SocketAddr>,
-    strikes: HashMap<SocketAddr, u32>,
+    strikes: HashMap<SocketAddr, Strikes>,
     banned: HashSet<SocketAddr>,
     next_link: LinkId,
     paused: bool,
@@ -302,9 +315,9 @@ impl Coordinator {
                     Failure::BadHash | Failure::Unasked => {
                         if let Some(peer) = peer {
                             let strikes = self.strikes.entry(peer).or_default();
-                            *strikes += 1;
+                            strikes.bad += 1;
                             log::warn!("{}: {peer} sent a bad piece {index} ({failure:?})", self.entry.name);
-                            if *strikes >= MAX_STRIKES {
+                            if strikes.bad >= MAX_BAD_PIECES {
                                 log::warn!("{}: dropping {peer}: too many bad pieces", self.entry.name);
                                 self.ban(ctx, link, peer);
                             }
@@ -314,8 +327,8 @@ impl Coordinator {
                     Failure::EmptyReply => {
                         if let Some(peer) = peer {
                             let strikes = self.strikes.entry(peer).or_default();
-                            *strikes += 1;
-                            if *strikes >= 2 * MAX_STRIKES {
+                            strikes.empty += 1;
+                            if strikes.empty >= MAX_EMPTY_REPLIES {
                                 log::warn!(
                                     "{}: dropping {peer}: it does not send what its buffermap claims",
                                     self.entry.name
