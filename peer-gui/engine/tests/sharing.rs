@@ -141,3 +141,29 @@ fn idle_connections_cannot_lock_others_out_of_the_server() {
         .count();
     assert_eq!(closed, 1, "exactly one idle connection makes room");
 }
+
+/// Two download commands for one key at once (a double click) start one
+/// download: the check and the insert were two lock sections.
+#[test]
+fn two_downloads_of_one_key_at_once_start_one() {
+    let tracker = Tracker::start();
+    let p = std::sync::Arc::new(Peer::start(2, tracker.addr));
+    // Nobody has it: the download waits for peers until cancelled.
+    let entry = common::protocol::FileEntry::parse_line(&format!("twice.bin 10 4096 {}", "ab".repeat(16))).unwrap();
+    for round in 0..20 {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let tries: Vec<_> = (0..2)
+            .map(|_| {
+                let (p, barrier, entry) = (p.clone(), barrier.clone(), entry.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    p.engine.download(entry).ok()
+                })
+            })
+            .collect();
+        let started: Vec<u64> = tries.into_iter().filter_map(|t| t.join().unwrap()).collect();
+        assert_eq!(started.len(), 1, "round {round}: {started:?}");
+        p.engine.control(started[0], peer::engine::Control::Cancel);
+        p.wait("the cancel", |e| e.download_status(started[0]).is_some_and(|s| s.state.is_finished()));
+    }
+}

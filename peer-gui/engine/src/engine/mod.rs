@@ -208,12 +208,10 @@ impl Engine {
         {
             return Err(EngineError::Refused(format!("you already have this file as {}", have.entry.name)));
         }
-        if self
-            .downloads
-            .lock()
-            .iter()
-            .any(|d| d.status.lock().entry.key == entry.key && !d.status.lock().state.is_finished())
-        {
+        // Checked and inserted under one lock: two clicks at once start
+        // one download, never two writing one `.part` file.
+        let mut downloads = self.downloads.lock();
+        if downloads.iter().any(|d| d.status.lock().entry.key == entry.key && !d.status.lock().state.is_finished()) {
             return Err(EngineError::Refused(format!("{} is already being downloaded", entry.name)));
         }
         let target = self.settings.dir.join(entry.name.as_str());
@@ -241,7 +239,8 @@ impl Engine {
             .name(format!("peer{}-download-{id}", self.settings.id))
             .spawn(move || download::run(ctx))
             .map_err(EngineError::Thread)?;
-        self.downloads.lock().push(DownloadHandle { status, controls: controls_tx, thread: Some(thread) });
+        downloads.push(DownloadHandle { status, controls: controls_tx, thread: Some(thread) });
+        drop(downloads);
         (self.notify)();
         Ok(id)
     }
