@@ -70,7 +70,7 @@ pub fn handle(
         TrackerRequest::Update { seed, leech } => {
             let mut cache = shared.cache.lock();
             let id = session.peer.or_else(|| cache.sole_peer_at(source.ip()));
-            match id.map(|id| cache.update_refs(id, &seed, &leech, now)) {
+            match id.map(|id| cache.update(id, &seed, &leech, now)) {
                 Some(Ok(())) => {
                     drop(cache);
                     if session.peer == id {

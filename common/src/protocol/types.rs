@@ -141,24 +141,11 @@ impl FileRef {
             Self::Described(entry) => &entry.key,
         }
     }
-
-    pub fn into_key(self) -> FileKey {
-        match self {
-            Self::Key(key) => key,
-            Self::Described(entry) => entry.key,
-        }
-    }
 }
 
 impl AsRef<FileKey> for FileRef {
     fn as_ref(&self) -> &FileKey {
         self.key()
-    }
-}
-
-impl From<FileKey> for FileRef {
-    fn from(key: FileKey) -> Self {
-        Self::Key(key)
     }
 }
 

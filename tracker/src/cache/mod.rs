@@ -113,26 +113,11 @@ impl Cache {
         self.replace_holdings(peer, seed_keys, keys(leech), now);
     }
 
-    /// Replaces the keys a known peer seeds and leeches.
-    pub fn update<K: AsRef<FileKey>>(
-        &mut self,
-        peer: PeerId,
-        seed: impl IntoIterator<Item = K>,
-        leech: impl IntoIterator<Item = K>,
-        now: Instant,
-    ) -> Result<(), NotAnnounced> {
-        if !self.peers.contains_key(&peer) {
-            return Err(NotAnnounced);
-        }
-        self.replace_holdings(peer, keys(seed), keys(leech), now);
-        Ok(())
-    }
-
-    /// `update` whose seed list may describe files (`NAME LENGTH
-    /// PIECESIZE KEY`, as some course peers send it): their names and
-    /// sizes are recorded as `announce` records them. Descriptions in the
-    /// leech list are not: the seeders' descriptions name a file.
-    pub fn update_refs(
+    /// Replaces the keys a known peer seeds and leeches. A file described
+    /// in the seed list (`NAME LENGTH PIECESIZE KEY`, as some course peers
+    /// send it) is named as `announce` names it; descriptions in the leech
+    /// list are not used: the seeders' descriptions name a file.
+    pub fn update(
         &mut self,
         peer: PeerId,
         seed: &[FileRef],
@@ -376,6 +361,10 @@ mod tests {
 
     const NONE: [FileKey; 0] = [];
 
+    fn refs(keys: impl IntoIterator<Item = FileKey>) -> Vec<FileRef> {
+        keys.into_iter().map(FileRef::Key).collect()
+    }
+
     fn key(c: char) -> FileKey {
         FileKey::parse(c.to_string().repeat(32).as_bytes()).unwrap()
     }
@@ -417,7 +406,7 @@ mod tests {
     fn update_requires_announce_and_caps_apply() {
         let t0 = Instant::now();
         let mut c = Cache::new();
-        assert_eq!(c.update(peer(9), NONE, NONE, t0), Err(NotAnnounced));
+        assert_eq!(c.update(peer(9), &[], &[], t0), Err(NotAnnounced));
         for n in 1..=20 {
             c.announce(peer(n), vec![file("a", 10, 'a')], NONE, t0);
         }
@@ -425,9 +414,9 @@ mod tests {
         assert_eq!(c.look(&[], 1).len(), 1);
         // A sole holder updating keeps its file's name and size.
         c.announce(peer(30), vec![file("solo", 3, 'd')], NONE, t0);
-        c.update(peer(30), vec![key('d')], NONE, t0).unwrap();
+        c.update(peer(30), &refs([key('d')]), &[], t0).unwrap();
         assert_eq!(c.look(&[Criterion::Name(FileName::new("solo").unwrap())], 5), vec![file("solo", 3, 'd')]);
-        c.update(peer(1), vec![key('c')], NONE, t0).unwrap();
+        c.update(peer(1), &refs([key('c')]), &[], t0).unwrap();
         assert_eq!(c.getfile(&key('c'), None, 5), vec![peer(1)]);
         assert_eq!(c.sole_peer_at(peer(3).ip()), Some(peer(3)));
     }
@@ -438,10 +427,10 @@ mod tests {
         let mut c = Cache::new();
         let described = |e: FileEntry| FileRef::Described(e);
         c.announce(peer(1), vec![file("a", 10, 'a')], NONE, t0);
-        c.update(peer(1), [key('a'), key('b')], NONE, t0).unwrap();
+        c.update(peer(1), &refs([key('a'), key('b')]), &[], t0).unwrap();
         assert_eq!(c.look(&[], 10), vec![file("a", 10, 'a')], "b is known by its key only");
         let seed = [described(file("b", 20, 'b')), described(file("renamed", 99, 'a')), FileRef::Key(key('c'))];
-        c.update_refs(peer(1), &seed, &[described(file("leeched", 5, 'f'))], t0).unwrap();
+        c.update(peer(1), &seed, &[described(file("leeched", 5, 'f'))], t0).unwrap();
         assert_eq!(c.look(&[], 10), vec![file("a", 10, 'a'), file("b", 20, 'b')], "a held file keeps its name");
         assert_eq!(c.look(&[Criterion::Name(FileName::new("b").unwrap())], 10), vec![file("b", 20, 'b')]);
         // A leecher's description does not name the file for its seeders.
@@ -451,10 +440,10 @@ mod tests {
         // holders all left and which is not forgotten yet.
         c.announce(peer(3), vec![file("old", 3, 'e')], NONE, t0);
         c.announce(peer(3), vec![], NONE, t0);
-        c.update_refs(peer(1), &[described(file("new", 4, 'e'))], &[], t0).unwrap();
+        c.update(peer(1), &[described(file("new", 4, 'e'))], &[], t0).unwrap();
         assert_eq!(c.look(&[Criterion::Name(FileName::new("new").unwrap())], 10), vec![file("new", 4, 'e')]);
         assert!(c.look(&[Criterion::Name(FileName::new("old").unwrap())], 10).is_empty());
-        assert_eq!(c.update_refs(peer(9), &seed, &[], t0), Err(NotAnnounced));
+        assert_eq!(c.update(peer(9), &seed, &[], t0), Err(NotAnnounced));
     }
 
     #[test]
@@ -481,16 +470,16 @@ mod tests {
         let ttl = Duration::from_secs(60);
         let mut c = Cache::new();
         c.announce(peer(1), vec![file("a", 10, 'a'), file("b", 20, 'b')], vec![key('c')], t0);
-        c.update(peer(1), vec![key('a')], NONE, t0).unwrap();
+        c.update(peer(1), &refs([key('a')]), &[], t0).unwrap();
         assert!(c.getfile(&key('b'), None, 10).is_empty() && c.getfile(&key('c'), None, 10).is_empty());
         assert!(c.look(&[], 10).iter().all(|f| f.key == key('a')));
         // b is taken back before the pass: it stays, with its name.
-        c.update(peer(1), vec![key('a'), key('b')], NONE, t0).unwrap();
+        c.update(peer(1), &refs([key('a'), key('b')]), &[], t0).unwrap();
         c.expire(t0, ttl);
         assert_eq!(c.file_count(), 2, "c is forgotten, a and b stay");
         assert_eq!(c.look(&[Criterion::Name(FileName::new("b").unwrap())], 10), vec![file("b", 20, 'b')]);
         // Lost again after having been listed once: forgotten by the next pass.
-        c.update(peer(1), vec![key('a')], NONE, t0).unwrap();
+        c.update(peer(1), &refs([key('a')]), &[], t0).unwrap();
         c.expire(t0, ttl);
         assert_eq!(c.file_count(), 1);
     }
@@ -503,7 +492,7 @@ mod tests {
         let files = (0..40).map(|i| FileEntry { key: k(i), ..file(&format!("f{i}"), 1, 'a') }).collect();
         c.announce(peer(1), files, (100..140).map(k), t0);
         // Seeds 0..20 and 40..60, leeches 120..160: every kind of change.
-        c.update(peer(1), (0..20).chain(40..60).map(k), (120..160).map(k), t0).unwrap();
+        c.update(peer(1), &refs((0..20).chain(40..60).map(k)), &refs((120..160).map(k)), t0).unwrap();
         for i in 0..160 {
             let held = (0..20).contains(&i) || (40..60).contains(&i) || (120..160).contains(&i);
             assert_eq!(c.getfile(&k(i), None, 10).len(), usize::from(held), "file {i}");
@@ -543,12 +532,12 @@ mod tests {
         let n = MAX_UNHELD + 100;
         let k = |i: usize| FileKey::parse(format!("{i:x}").as_bytes()).unwrap();
         c.announce(peer(1), vec![], (0..n).map(k), t0);
-        c.update(peer(1), NONE, NONE, t0).unwrap();
+        c.update(peer(1), &[], &[], t0).unwrap();
         assert_eq!(c.unheld.len(), MAX_UNHELD);
         assert_eq!(c.file_count(), MAX_UNHELD, "the other 100 went at once");
         // Beyond the bound, a file moving from seeded to leeched stays.
         c.announce(peer(2), vec![file("moved", 3, 'e')], NONE, t0);
-        c.update(peer(2), vec![], vec![key('e')], t0).unwrap();
+        c.update(peer(2), &[], &refs([key('e')]), t0).unwrap();
         c.announce(peer(3), vec![file("other", 4, 'e')], NONE, t0);
         assert_eq!(c.look(&[], 10), vec![file("moved", 3, 'e')], "held all along: its name stays");
         c.expire(t0, Duration::from_secs(60));
