@@ -212,14 +212,7 @@ impl Conn {
         self.pause_tried = true;
         // A request without end, not a line cut short by a stall.
         self.unended_client |= !cut;
-        let reply = match parsed {
-            Ok(request) => {
-                self.malformed = 0;
-                self.served += 1;
-                handle(request, self.addr, &mut self.session, shared, Instant::now())
-            }
-            Err(e) => self.reject(&e),
-        };
+        let reply = self.answer(parsed, shared, Instant::now());
         self.buf.clear();
         self.partial_since = None;
         out.clear();
@@ -265,14 +258,7 @@ impl Conn {
                 Ok(Some((line, n))) => {
                     used += n;
                     let ending = self.ending(line.ending);
-                    let reply = match TrackerRequest::parse(line.text, &limits) {
-                        Ok(request) => {
-                            self.malformed = 0;
-                            self.served += 1;
-                            handle(request, self.addr, &mut self.session, shared, now)
-                        }
-                        Err(e) => self.reject(&e),
-                    };
+                    let reply = self.answer(TrackerRequest::parse(line.text, &limits), shared, now);
                     let _ = reply.write(out, ending);
                     if out.len() >= FLUSH_AT {
                         // Many requests in one read: send as we go, so
@@ -308,6 +294,18 @@ impl Conn {
             self.buf.clear();
         }
         verdict
+    }
+
+    /// The reply to one line, counting it as served or malformed.
+    fn answer(&mut self, parsed: Result<TrackerRequest, ParseError>, shared: &Shared, now: Instant) -> TrackerReply {
+        match parsed {
+            Ok(request) => {
+                self.malformed = 0;
+                self.served += 1;
+                handle(request, self.addr, &mut self.session, shared, now)
+            }
+            Err(e) => self.reject(&e),
+        }
     }
 
     fn reject(&mut self, e: &ParseError) -> TrackerReply {
