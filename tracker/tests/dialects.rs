@@ -94,11 +94,12 @@ fn update_with_file_descriptions_terminated_and_not() {
 /// gets four pauses to go on, and its client keeps its `\n` replies.
 #[test]
 fn a_line_stalled_in_the_middle_is_not_answered_in_half() {
-    let t = TestTracker::with(|c| c.line_pause = std::time::Duration::from_millis(200));
+    let t = TestTracker::with(|c| c.line_pause = std::time::Duration::from_millis(500));
     let mut c = t.client_from(36);
     c.send("announce listen 2222 seed [file_a.dat 10 4 ");
-    // Twice the pause, half the cut line's: nothing may come back yet.
-    c.reader.get_ref().set_read_timeout(Some(std::time::Duration::from_millis(400))).unwrap();
+    // Twice the pause, half the cut line's (2 s): nothing may come back
+    // yet. A whole second of margin either side.
+    c.reader.get_ref().set_read_timeout(Some(std::time::Duration::from_millis(1000))).unwrap();
     let mut early = [0u8; 64];
     let waited = std::io::Read::read(c.reader.get_mut(), &mut early);
     assert!(
