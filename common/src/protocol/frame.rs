@@ -23,10 +23,18 @@ fn is_junk(b: u8) -> bool {
 /// caller never buffers more than `max_line` bytes of one line.
 /// Returns the line and the number of bytes it used from `buf`.
 pub fn next_line(buf: &[u8], max_line: usize) -> Result<Option<(Line<'_>, usize)>, ParseError> {
+    next_line_after(buf, max_line, 0)
+}
+
+/// [`next_line`] when an earlier call on `buf[..searched]` said `Ok(None)`:
+/// no line ends there, so only the newer bytes are searched and a long
+/// line arriving in chunks is searched once, not once per chunk.
+pub fn next_line_after(buf: &[u8], max_line: usize, searched: usize) -> Result<Option<(Line<'_>, usize)>, ParseError> {
     let start = buf.iter().position(|&b| !is_junk(b)).unwrap_or(buf.len());
     let body = &buf[start..];
     let too_long = Err(ParseError::LineTooLong { limit: max_line });
-    match memchr::memchr(b'\n', body) {
+    let from = searched.saturating_sub(start).min(body.len());
+    match memchr::memchr(b'\n', &body[from..]).map(|i| from + i) {
         Some(end) => {
             let (text, ending) = match body[..end].strip_suffix(b"\r") {
                 Some(t) => (t, LineEnding::CrLf),
