@@ -79,12 +79,12 @@ fn main() {
             last_announce: Some(std::time::SystemTime::now()),
             last_error: None,
         },
-        last_results: (0..50).map(|i| entry(30_000 + i, 4096)).collect(),
+        transfers: Default::default(),
     };
     let logs = (0..500).map(|i| format!("INFO  line {i} of the log panel")).collect();
     let bench = Bench {
         snapshot,
-        state: TabState::default(),
+        state: TabState { results: (0..50).map(|i| entry(30_000 + i, 4096)).collect(), ..TabState::default() },
         logs,
         frames: Vec::new(),
         last: None,

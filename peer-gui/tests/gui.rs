@@ -4,26 +4,23 @@
 #[path = "../engine/tests/support/mod.rs"]
 mod support;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crossbeam_channel::{Receiver, unbounded};
+use crossbeam_channel::Receiver;
 use eframe::egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use peer::engine::Engine;
+use peer::engine::{Engine, Event, Events};
 use peer_gui::app::{App, Repaint, Tab, logger::LogLines};
 use support::*;
 
-/// The app with one tab for a fresh peer, and that peer's change ticks.
-fn app(tracker: SocketAddr) -> (Harness<'static, App>, Receiver<()>, tempfile::TempDir) {
+/// The app with one tab for a fresh peer, and that peer's events.
+fn app(tracker: SocketAddr) -> (Harness<'static, App>, Receiver<Event>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let (tx, rx) = unbounded();
+    let events = Events::default();
+    let rx = events.subscribe();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let notify: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
-        let _ = tx.try_send(());
-    });
-    let engine = Engine::with_listener(settings(7, tracker, dir.path()), listener, notify).unwrap();
+    let engine = Engine::with_listener(settings(7, tracker, dir.path()), listener, events).unwrap();
     let app = App::new(vec![Tab::new(engine)], LogLines::default(), Repaint::default());
     let harness = Harness::builder().with_size([1100.0, 800.0]).build_ui_state(|ui, app: &mut App| app.draw(ui), app);
     (harness, rx, dir)
@@ -32,7 +29,7 @@ fn app(tracker: SocketAddr) -> (Harness<'static, App>, Receiver<()>, tempfile::T
 /// Steps the UI until `check` holds, waiting on engine changes between.
 fn until(
     h: &mut Harness<'static, App>,
-    changes: &Receiver<()>,
+    changes: &Receiver<Event>,
     what: &str,
     check: impl Fn(&Harness<'static, App>) -> bool,
 ) {
@@ -42,8 +39,11 @@ fn until(
         if check(h) {
             return;
         }
+        // The UI's own replies (a search) come without engine events:
+        // step again at least every 100 ms.
+        let step = (Instant::now() + std::time::Duration::from_millis(100)).min(deadline);
+        let _ = changes.recv_deadline(step);
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        let _ = changes.recv_timeout(Duration::from_millis(100));
     }
 }
 
@@ -75,7 +75,7 @@ fn search_paste_and_download_show_progress_then_the_file() {
     assert!(has_text(&h, "Results (1)"));
 
     // The seed's way: paste the result line, click Download.
-    let line = h.state().tabs[0].engine.snapshot().last_results[0].to_string();
+    let line = h.state().tabs[0].state.results[0].to_string();
     h.state_mut().tabs[0].state.query.clear();
     type_in_search(&mut h, &line);
     h.get_by_role_and_label(Role::Button, "Download").click();

@@ -1,15 +1,15 @@
 //! The headless `peer` command: the engine without a window.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use common::protocol::FileEntry;
 
 use crate::engine::settings::load_settings;
-use crate::engine::{DownloadState, Engine};
+use crate::engine::{DownloadState, DownloadStatus, Engine, Event, Transfers};
 
 /// Eirb2Share peer, without a window.
 ///
@@ -80,7 +80,7 @@ fn run(args: Args) -> Result<ExitCode, String> {
 }
 
 fn share(engine: Engine) -> Result<ExitCode, String> {
-    let (tx, rx) = crossbeam_channel::bounded(1);
+    let (tx, signals) = crossbeam_channel::bounded(1);
     let signalled = std::sync::atomic::AtomicBool::new(false);
     ctrlc::set_handler(move || {
         // The first signal stops cleanly; a second one does not wait.
@@ -92,15 +92,59 @@ fn share(engine: Engine) -> Result<ExitCode, String> {
     .map_err(|e| format!("cannot handle signals: {e}"))?;
     let s = engine.settings();
     eprintln!("peer {} sharing {} on {} (tracker {}); Ctrl-C stops", s.id, s.dir.display(), s.listen, s.tracker);
-    let _ = rx.recv();
+    let events = engine.subscribe();
+    let mut last_summary: Option<Instant> = None;
+    loop {
+        crossbeam_channel::select! {
+            recv(signals) -> _ => break,
+            recv(events) -> event => match event {
+                Ok(Event::Transfers) => {
+                    // While something moves, a line every few seconds.
+                    let t = engine.transfers();
+                    if t.is_moving() && last_summary.is_none_or(|at| at.elapsed() >= SUMMARY_EVERY) {
+                        last_summary = Some(Instant::now());
+                        log::info!("{}", summary(&t));
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            },
+        }
+    }
     engine.shutdown();
     Ok(ExitCode::SUCCESS)
 }
 
+/// How often `share` logs its transfer summary while something moves.
+const SUMMARY_EVERY: Duration = Duration::from_secs(5);
+
+fn summary(t: &Transfers) -> String {
+    format!(
+        "{} peer(s) connected, up {}/s, down {}/s ({} uploaded, {} downloaded since start)",
+        t.connections.len(),
+        human(t.up_rate as u64),
+        human(t.down_rate as u64),
+        human(t.uploaded),
+        human(t.downloaded)
+    )
+}
+
+/// Bytes as people read them (binary units, like the app).
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
 fn search(engine: &Engine, words: &[String]) -> Result<ExitCode, String> {
     let criteria = common::protocol::parse_query(&words.join(" ")).map_err(|e| e.to_string())?;
-    wait_for_tracker(engine)?;
-    let results = engine.search(criteria)?;
+    engine.wait_for_tracker(TRACKER_WAIT).map_err(|e| e.to_string())?;
+    let results = engine.search(criteria).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout().lock();
     for entry in &results {
         let _ = writeln!(out, "{entry}");
@@ -111,20 +155,8 @@ fn search(engine: &Engine, words: &[String]) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn wait_for_tracker(engine: &Engine) -> Result<(), String> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let status = engine.snapshot().tracker;
-        if status.connected {
-            return Ok(());
-        }
-        if std::time::Instant::now() > deadline {
-            return Err(status.last_error.unwrap_or_else(|| format!("tracker unreachable at {}", status.addr)));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
+/// How long a command waits for the tracker connection.
+const TRACKER_WAIT: Duration = Duration::from_secs(10);
 /// `download` gives up after this long without a verified piece.
 const NO_PROGRESS: Duration = Duration::from_secs(60);
 
@@ -137,60 +169,116 @@ fn resolve(engine: &Engine, what: &str) -> Result<FileEntry, String> {
         .parse::<common::FileKey>()
         .map_err(|_| format!("{what:?} is neither a result line (name length piecesize key) nor a key"))?;
     engine
-        .search(Vec::new())?
+        .search(Vec::new())
+        .map_err(|e| e.to_string())?
         .into_iter()
         .find(|e| e.key == key)
         .ok_or_else(|| format!("the tracker lists no file with key {key}"))
 }
 
 fn download(engine: &Engine, what: &str) -> Result<ExitCode, String> {
-    wait_for_tracker(engine)?;
+    let events = engine.subscribe();
+    engine.wait_for_tracker(TRACKER_WAIT).map_err(|e| e.to_string())?;
     let entry = resolve(engine, what)?;
     // A download left by an earlier run resumes with the engine: follow it.
     let id = match engine.find_download(&entry.key) {
         Some(id) => id,
         None => engine.download(entry.clone()).map_err(|e| e.to_string())?,
     };
-    let mut last_progress = (0u64, std::time::Instant::now());
-    let mut err = std::io::stderr();
+    let mut progress = Progress::new();
+    let mut last_progress = (0u64, Instant::now());
     loop {
         let Some(s) = engine.download_status(id) else { return Err("the download vanished".into()) };
-        let bar = 30;
-        let filled = (s.fraction() * bar as f32) as usize;
-        let eta = s.eta().map_or("--".into(), |d| format!("{}s", d.as_secs()));
-        let _ = write!(
-            err,
-            "\r[{}{}] {:5.1}% {:8.1} MB/s ETA {eta:>5} peers {} {:?}   ",
-            "=".repeat(filled),
-            " ".repeat(bar - filled),
-            s.fraction() * 100.0,
-            s.speed() / 1e6,
-            s.peers,
-            s.state
-        );
+        progress.show(&s, &engine.transfers());
         match s.state {
             DownloadState::Done => {
-                let _ = writeln!(err);
+                progress.end();
                 eprintln!("{} complete: {}", entry.name, s.path.map(|p| p.display().to_string()).unwrap_or_default());
                 return Ok(ExitCode::SUCCESS);
             }
             DownloadState::Error(why) => {
-                let _ = writeln!(err);
+                progress.end();
                 return Err(format!("download of {} failed: {why}", entry.name));
             }
             DownloadState::Cancelled => return Err("cancelled".into()),
             state => {
                 if s.verified_bytes != last_progress.0 {
-                    last_progress = (s.verified_bytes, std::time::Instant::now());
-                } else if last_progress.1.elapsed() > NO_PROGRESS {
-                    let _ = writeln!(err);
+                    last_progress = (s.verified_bytes, Instant::now());
+                }
+                let stuck_at = last_progress.1 + NO_PROGRESS;
+                // Woken by the engine's events (progress, state, rates
+                // twice a second while bytes move); the deadline only
+                // ends a download that stopped moving.
+                if events.recv_deadline(stuck_at).is_err() && Instant::now() >= stuck_at {
+                    progress.end();
                     return Err(format!(
                         "no progress for {}s ({state:?}); the partial file is kept, run the same command to resume",
                         NO_PROGRESS.as_secs()
                     ));
                 }
-                std::thread::sleep(Duration::from_millis(200));
             }
         }
+    }
+}
+
+/// The progress line on stderr: redrawn in place on a terminal; else (a
+/// log file, a pipe) a plain line every few seconds.
+struct Progress {
+    terminal: bool,
+    last: Option<Instant>,
+    drawn: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self { terminal: std::io::stderr().is_terminal(), last: None, drawn: false }
+    }
+
+    fn show(&mut self, s: &DownloadStatus, t: &Transfers) {
+        let every = if self.terminal { Duration::from_millis(200) } else { Duration::from_secs(5) };
+        if self.last.is_some_and(|at| at.elapsed() < every) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let bar = 30;
+        let filled = ((s.fraction() * bar as f32) as usize).min(bar);
+        let eta = s.eta().map_or("--".into(), |d| format!("{}s", d.as_secs()));
+        let line = format!(
+            "[{}{}] {:5.1}% down {}/s up {}/s from {} peer(s) ETA {eta} {}",
+            "=".repeat(filled),
+            " ".repeat(bar - filled),
+            s.fraction() * 100.0,
+            human(s.speed() as u64),
+            human(t.up_rate as u64),
+            s.peers,
+            state_word(&s.state)
+        );
+        let mut err = std::io::stderr().lock();
+        if self.terminal {
+            // Clears what a longer line left.
+            let _ = write!(err, "\r{line}\x1b[K");
+            self.drawn = true;
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+    }
+
+    /// Ends the line in place, so what follows starts on its own.
+    fn end(&mut self) {
+        if std::mem::take(&mut self.drawn) {
+            eprintln!();
+        }
+    }
+}
+
+fn state_word(state: &DownloadState) -> String {
+    match state {
+        DownloadState::Connecting => "connecting".into(),
+        DownloadState::Downloading => "downloading".into(),
+        DownloadState::Stalled(why) => format!("waiting: {why}"),
+        DownloadState::Paused => "paused".into(),
+        DownloadState::Done => "done".into(),
+        DownloadState::Cancelled => "cancelled".into(),
+        DownloadState::Error(e) => format!("error: {e}"),
     }
 }

@@ -67,7 +67,9 @@ fn tracker_down_at_start_then_up() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("late.txt"), b"announced late").unwrap();
     let p = Peer::in_dir(1, addr, dir);
-    p.wait("the error is reported", |e| e.snapshot().tracker.last_error.is_some_and(|m| m.contains("unreachable")));
+    p.wait("the error is reported", |e| {
+        matches!(e.snapshot().tracker.last_error, Some(peer::engine::TrackerError::Unreachable { .. }))
+    });
     assert!(!p.engine.snapshot().tracker.connected);
     // Now the tracker comes up on that address: the peer announces.
     let listener = tracker::bind(addr).unwrap();

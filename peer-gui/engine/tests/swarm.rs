@@ -20,7 +20,7 @@ fn four_seeders_each_serve_the_leecher() {
     for s in &seeders {
         let addr = s.engine.settings().listen;
         assert!(
-            status.sources.get(&addr).copied().unwrap_or(0) >= 1,
+            status.sources.get(&addr).is_some_and(|s| s.pieces >= 1),
             "seeder {addr} served nothing: {:?}",
             status.sources
         );
@@ -47,7 +47,7 @@ fn a_second_leecher_gets_pieces_from_the_first() {
     let second_id = second.engine.download(entry).unwrap();
     let from_first = first.engine.settings().listen;
     second.wait("second leecher got pieces from the first", |e| {
-        e.download_status(second_id).is_some_and(|s| s.sources.get(&from_first).copied().unwrap_or(0) >= 1)
+        e.download_status(second_id).is_some_and(|s| s.sources.get(&from_first).is_some_and(|s| s.pieces >= 1))
     });
 }
 
@@ -136,7 +136,7 @@ fn a_peer_answering_part_of_each_request_is_kept() {
     let status = leecher.download_and_wait(leecher.find("p.bin"));
     assert_eq!(status.state, DownloadState::Done, "{status:?}");
     assert!(status.dropped.is_empty(), "dropped for a legal partial answer: {:?}", status.dropped);
-    assert_eq!(status.sources.get(&partial.addr).copied(), Some(u64::from(status.entry.length.div_ceil(4096) as u32)));
+    assert_eq!(status.sources.get(&partial.addr).map(|s| s.pieces), Some(status.entry.length.div_ceil(4096)));
     assert!(std::fs::read(leecher.dir.path().join("p.bin")).unwrap() == *data);
 }
 
@@ -147,8 +147,8 @@ fn hidden_names_are_never_downloaded() {
     let leecher = Peer::start(5, tracker.addr);
     let entry =
         common::protocol::FileEntry::parse_line(&format!(".eirb2share-keys.tmp 10 4096 {}", "ab".repeat(32))).unwrap();
-    let err = leecher.engine.download(entry).unwrap_err().to_string();
-    assert!(err.contains("hidden"), "{err}");
+    let err = leecher.engine.download(entry).unwrap_err();
+    assert!(matches!(err, peer::engine::DownloadError::HiddenName { .. }), "{err:?}");
 }
 
 #[test]
@@ -161,8 +161,9 @@ fn nothing_moving_means_no_change_notifications() {
     leecher.wait("5 pieces", |e| e.download_status(id).is_some_and(|s| s.fetched_pieces == 5));
     leecher.engine.control(id, peer::engine::Control::Pause);
     leecher.wait("paused", |e| e.download_status(id).is_some_and(|s| s.state == DownloadState::Paused));
-    // Let the last notifications of the change through, then expect none.
-    for _ in 0..5 {
+    // Let the last events of the change through (rates fall to zero over
+    // a few seconds), then expect none.
+    for _ in 0..20 {
         if leecher.changes.recv_timeout(std::time::Duration::from_millis(600)).is_err() {
             break;
         }

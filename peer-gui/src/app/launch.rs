@@ -143,8 +143,9 @@ pub fn start_app(all: Vec<Settings>, logs: LogLines, repaint: Repaint) -> Result
         let id = settings.id;
         let listener = std::net::TcpListener::bind(settings.listen)
             .map_err(|e| format!("peer {id}: cannot listen on {}: {e} (is it already running?)", settings.listen))?;
-        let engine =
-            Engine::with_listener(settings, listener, repaint.notifier()).map_err(|e| format!("peer {id}: {e}"))?;
+        let events = peer::engine::Events::default();
+        events.on_event(repaint.notifier());
+        let engine = Engine::with_listener(settings, listener, events).map_err(|e| format!("peer {id}: {e}"))?;
         tabs.push(Tab::new(engine));
     }
     Ok(App::new(tabs, logs, repaint))

@@ -15,7 +15,7 @@ use eframe::egui::{self, Ui};
 use parking_lot::Mutex;
 
 use self::view::{Command, TabState};
-use peer::engine::Engine;
+use peer::engine::{Engine, TrackerError};
 
 /// Lets engine threads repaint the UI once its context exists.
 #[derive(Debug, Clone, Default)]
@@ -50,7 +50,7 @@ pub struct Tab {
 }
 
 enum Reply {
-    Searched(Result<usize, String>),
+    Searched(Result<Vec<FileEntry>, TrackerError>),
     Message(bool, String),
 }
 
@@ -113,9 +113,10 @@ impl eframe::App for App {
 fn take_replies(tab: &mut Tab) {
     for reply in tab.replies.lock().drain(..) {
         match reply {
-            Reply::Searched(Ok(n)) => {
+            Reply::Searched(Ok(results)) => {
                 tab.state.searching = false;
-                tab.state.message = Some((true, format!("{n} result(s)")));
+                tab.state.message = Some((true, format!("{} result(s)", results.len())));
+                tab.state.results = results;
             }
             Reply::Searched(Err(e)) => {
                 tab.state.searching = false;
@@ -148,7 +149,7 @@ fn run(tab: &mut Tab, command: Command, ctx: &egui::Context, repaint: &Repaint) 
             Ok(criteria) => {
                 tab.state.searching = true;
                 tab.state.message = Some((true, "Searching...".into()));
-                background(Box::new(move |e| Reply::Searched(e.search(criteria).map(|r| r.len()))));
+                background(Box::new(move |e| Reply::Searched(e.search(criteria))));
             }
             Err(e) => {
                 tab.state.message =

@@ -26,6 +26,8 @@ pub struct TabState {
     /// Inline message under the search field (what is wrong, or done).
     pub message: Option<(bool, String)>,
     pub searching: bool,
+    /// The last search's results.
+    pub results: Vec<FileEntry>,
 }
 
 pub fn human_size(bytes: u64) -> String {
@@ -62,7 +64,7 @@ pub fn layout(
     egui::CentralPanel::default().show(ui, |ui| {
         search_bar(ui, state, &mut commands);
         ui.separator();
-        results(ui, snapshot, &mut commands);
+        results(ui, &state.results, &mut commands);
         ui.separator();
         downloads(ui, snapshot, &mut commands);
         ui.separator();
@@ -94,18 +96,18 @@ pub fn search_bar(ui: &mut Ui, state: &mut TabState, commands: &mut Vec<Command>
     }
 }
 
-pub fn results(ui: &mut Ui, snapshot: &Snapshot, commands: &mut Vec<Command>) {
-    ui.heading(format!("Results ({})", snapshot.last_results.len()));
-    if snapshot.last_results.is_empty() {
+pub fn results(ui: &mut Ui, results: &[FileEntry], commands: &mut Vec<Command>) {
+    ui.heading(format!("Results ({})", results.len()));
+    if results.is_empty() {
         ui.weak("No results yet: search for a name or criteria.");
         return;
     }
     egui::ScrollArea::vertical().id_salt("results").max_height(160.0).show_rows(
         ui,
         ui.text_style_height(&egui::TextStyle::Body) + 6.0,
-        snapshot.last_results.len(),
+        results.len(),
         |ui, rows| {
-            for entry in &snapshot.last_results[rows] {
+            for entry in &results[rows] {
                 ui.horizontal(|ui| {
                     ui.label(entry.name.as_str());
                     ui.weak(human_size(entry.length));
@@ -208,6 +210,13 @@ pub fn status_bar(ui: &mut Ui, snapshot: &Snapshot) {
         if let Some(at) = t.last_announce.and_then(|at| at.elapsed().ok()) {
             ui.weak(format!("| last announce {}s ago", at.as_secs()));
         }
+        let x = &snapshot.transfers;
+        ui.weak(format!(
+            "| down {}/s, up {}/s, {} peer connection(s)",
+            human_size(x.down_rate as u64),
+            human_size(x.up_rate as u64),
+            x.connections.len()
+        ));
         if let Some(err) = &t.last_error {
             ui.label(RichText::new(format!("| {err}")).color(Color32::from_rgb(220, 80, 60)));
         }

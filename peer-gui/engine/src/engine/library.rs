@@ -32,6 +32,13 @@ enum CacheFormat {
     Current,
 }
 
+/// Why the shared folder cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LibraryError {
+    #[error("cannot use the shared folder {}: {source}", dir.display())]
+    Folder { dir: PathBuf, source: io::Error },
+}
+
 /// A file this peer can serve pieces of.
 #[derive(Debug)]
 pub struct LocalFile {
@@ -121,8 +128,8 @@ pub struct Library {
 }
 
 impl Library {
-    pub fn open(dir: &Path) -> io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+    pub fn open(dir: &Path) -> Result<Self, LibraryError> {
+        std::fs::create_dir_all(dir).map_err(|source| LibraryError::Folder { dir: dir.to_owned(), source })?;
         let lib = Self {
             dir: dir.to_owned(),
             files: RwLock::new(HashMap::new()),
@@ -202,8 +209,28 @@ impl Library {
 
     /// Lists the folder, hashes what is new or changed on `threads`
     /// threads, and forgets complete files that disappeared.
-    pub fn rescan(&self, threads: usize) -> io::Result<ScanReport> {
-        let found = self.list()?;
+    pub fn rescan(&self, threads: usize) -> Result<ScanReport, LibraryError> {
+        self.rescan_with(threads, || {})
+    }
+
+    /// [`Library::rescan`], running `mid_scan` after the folder is listed
+    /// and hashed, before the result is applied (tests put a finishing
+    /// download there).
+    ///
+    /// Hashing takes long and runs without the lock, so the folder may
+    /// change meanwhile: the result is applied as a change set against
+    /// what the scan started from. A file registered during the scan (a
+    /// download that finished) is neither dropped nor hashed again.
+    fn rescan_with(&self, threads: usize, mid_scan: impl FnOnce()) -> Result<ScanReport, LibraryError> {
+        let seen: HashMap<FileKey, Arc<LocalFile>> = self
+            .files
+            .read()
+            .iter()
+            .filter(|(_, f)| f.partial.is_none())
+            .map(|(k, f)| (k.clone(), f.clone()))
+            .collect();
+        let stamps_before: std::collections::HashSet<Stamp> = self.cache.lock().keys().cloned().collect();
+        let found = self.list().map_err(|source| LibraryError::Folder { dir: self.dir.clone(), source })?;
         let mut todo = Vec::new();
         let mut fresh: Vec<(Stamp, PathBuf, Cached)> = Vec::new();
         {
@@ -217,39 +244,56 @@ impl Library {
         }
         let hashed = todo.len();
         fresh.extend(hash_all(todo, threads));
+        mid_scan();
         let mut report = ScanReport { hashed, ..ScanReport::default() };
-        let mut cache = HashMap::new();
+        let mut found_stamps = std::collections::HashSet::new();
         let mut complete: HashMap<FileKey, Arc<LocalFile>> = HashMap::new();
+        let mut new_cache = Vec::new();
         for (stamp, path, c) in fresh {
             let Ok(name) = FileName::new(&stamp.name) else { continue };
             let Ok(layout) = Layout::new(stamp.size, c.piece_size) else { continue };
             let entry = FileEntry { name, length: stamp.size, piece_size: c.piece_size, key: c.key.clone() };
             complete.insert(c.key.clone(), Arc::new(LocalFile::new(entry, layout, path, c.hashes.clone(), None)));
-            cache.insert(stamp, c);
+            found_stamps.insert(stamp.clone());
+            new_cache.push((stamp, c));
         }
         {
             let mut files = self.files.write();
-            let before: HashMap<FileKey, FileName> = files
-                .iter()
-                .filter(|(_, f)| f.partial.is_none())
-                .map(|(k, f)| (k.clone(), f.entry.name.clone()))
-                .collect();
-            report.removed =
-                before.iter().filter(|(k, _)| !complete.contains_key(*k)).map(|(_, n)| n.clone()).collect();
-            files.retain(|_, f| f.partial.is_some());
-            for (key, f) in complete {
-                if !before.contains_key(&key) {
-                    report.added.push(f.entry.name.clone());
+            // Gone: what the scan started with and did not find, unless it
+            // was replaced meanwhile.
+            for (key, old) in &seen {
+                if !complete.contains_key(key) && files.get(key).is_some_and(|now| Arc::ptr_eq(now, old)) {
+                    files.remove(key);
+                    report.removed.push(old.entry.name.clone());
                 }
-                // A download in progress keeps its entry until it ends.
-                files.entry(key).or_insert(f);
+            }
+            for (key, f) in complete {
+                match files.get(&key) {
+                    None => {
+                        report.added.push(f.entry.name.clone());
+                        files.insert(key, f);
+                    }
+                    // A download in progress keeps its entry until it ends;
+                    // a file registered during the scan is newer than ours.
+                    Some(now) if now.partial.is_some() || !seen.contains_key(&key) => {}
+                    // Renamed or moved: the same content under its new name.
+                    Some(now) if now.path != f.path => {
+                        files.insert(key, f);
+                    }
+                    Some(_) => {}
+                }
             }
         }
         if !report.added.is_empty() || !report.removed.is_empty() {
             self.bump();
         }
-        let changed = report.hashed > 0 || cache.len() != self.cache.lock().len();
-        *self.cache.lock() = cache;
+        let changed = {
+            let mut cache = self.cache.lock();
+            let before = cache.len();
+            cache.retain(|stamp, _| found_stamps.contains(stamp) || !stamps_before.contains(stamp));
+            cache.extend(new_cache);
+            report.hashed > 0 || cache.len() != before
+        };
         if changed {
             self.save_cache();
         }
@@ -420,6 +464,34 @@ mod tests {
         h.update(piece_size.to_be_bytes());
         h.update(hex::decode(hashes).unwrap());
         hex::encode(h.finalize())
+    }
+
+    #[test]
+    fn a_download_finished_during_a_scan_is_neither_dropped_nor_hashed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("old.bin"), vec![7u8; 10_000]).unwrap();
+        let lib = Library::open(dir.path()).unwrap();
+        lib.rescan(1).unwrap();
+        // While a scan hashes, a download completes: its file appears and
+        // the engine registers it with the hashes it already has.
+        let data = vec![9u8; 30_000];
+        let finished = || {
+            let path = dir.path().join("new.bin");
+            std::fs::write(&path, &data).unwrap();
+            let d = common::hashing::digest_reader(&data[..], Layout::for_length(data.len() as u64).unwrap()).unwrap();
+            let entry = FileEntry {
+                name: FileName::new("new.bin").unwrap(),
+                length: data.len() as u64,
+                piece_size: u64::from(d.layout.piece_size()),
+                key: d.key.clone(),
+            };
+            lib.adopt(LocalFile::new(entry, d.layout, path, Arc::new(d.hashes), None));
+        };
+        let report = lib.rescan_with(1, finished).unwrap();
+        assert!(report.removed.is_empty(), "nothing left the folder: {report:?}");
+        let names: Vec<String> = lib.files().iter().map(|f| f.entry.name.to_string()).collect();
+        assert_eq!(names, ["new.bin", "old.bin"], "the finished download is still shared");
+        assert_eq!(lib.rescan(1).unwrap(), ScanReport::default(), "and its hashes were kept: nothing to hash");
     }
 
     #[test]

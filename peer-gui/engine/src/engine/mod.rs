@@ -1,6 +1,7 @@
 //! The peer engine, usable without any GUI. The facade [`Engine`] takes
 //! commands (search, download, pause, resume, cancel, rescan) and hands
-//! out owned snapshots (local files, downloads, tracker status).
+//! out owned snapshots (local files, downloads, tracker status, transfer
+//! statistics) and a stream of events saying when they change.
 //!
 //! Threads, each owning its part: the server (`server`: listening socket
 //! and one thread per connected peer), the tracker client
@@ -10,37 +11,40 @@
 //! pool (`pool`) running the links that move piece bytes.
 
 pub mod download;
+pub mod events;
 pub mod library;
 pub mod net;
 pub mod pool;
 pub mod server;
 pub mod settings;
+pub mod stats;
 pub mod tracker_client;
 pub mod tracker_link;
 pub mod wire;
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use common::protocol::{Criterion, FileEntry};
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, Sender, bounded, select, tick, unbounded};
 use parking_lot::Mutex;
 
-pub use self::download::{Control, DownloadState, DownloadStatus};
+pub use self::download::{Control, DownloadError, DownloadState, DownloadStatus, Received};
+pub use self::events::{Event, Events};
 use self::library::Library;
+pub use self::library::LibraryError;
 pub use self::settings::Settings;
-pub use self::tracker_client::TrackerStatus;
+pub use self::stats::{Activity, ConnectionInfo, Direction, FileUploads, Flow, Transfers};
+pub use self::tracker_client::{TrackerError, TrackerStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("cannot listen on {addr}: {source} (is another peer using it?)")]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
-    #[error("cannot use the shared folder {dir}: {source}")]
-    Folder { dir: std::path::PathBuf, source: std::io::Error },
-    #[error("{0}")]
-    Refused(String),
+    #[error(transparent)]
+    Library(#[from] LibraryError),
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
 }
@@ -53,14 +57,15 @@ pub struct LocalFileInfo {
     pub partial: bool,
 }
 
-/// Everything the UI draws, owned. The file list is shared and rebuilt
-/// only when the folder changes: a frame costs no copy of 10,000 files.
+/// Everything the UI draws, owned. The file list and the transfer
+/// statistics are shared and rebuilt only when they change: a frame
+/// costs no copy of 10,000 files.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub files: Arc<[LocalFileInfo]>,
     pub downloads: Vec<DownloadStatus>,
     pub tracker: TrackerStatus,
-    pub last_results: Vec<FileEntry>,
+    pub transfers: Arc<Transfers>,
 }
 
 struct DownloadHandle {
@@ -74,23 +79,24 @@ pub struct Engine {
     library: Arc<Library>,
     tracker: Sender<tracker_client::Request>,
     tracker_status: Arc<Mutex<TrackerStatus>>,
-    /// Dropped to stop the tracker client and the scanner: their
-    /// receivers see the channel disconnect.
+    /// Dropped to stop the tracker client, the scanner and the sampler:
+    /// their receivers see the channel disconnect.
     stop: Option<Sender<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
     server: Option<server::Server>,
     pool: Arc<pool::Pool>,
     downloads: Mutex<Vec<DownloadHandle>>,
     next_id: AtomicU64,
-    last_results: Mutex<Vec<FileEntry>>,
-    notify: Arc<dyn Fn() + Send + Sync>,
+    events: Events,
+    stats: stats::Stats,
+    transfers: Arc<Mutex<Arc<Transfers>>>,
     /// The file list of the library version it was built from.
     files_cache: Mutex<(u64, Arc<[LocalFileInfo]>)>,
-    rescanning: Arc<std::sync::atomic::AtomicBool>,
+    rescanning: Arc<AtomicBool>,
 }
 
 /// Clears a flag when dropped (also if the thread panics).
-struct ResetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+struct ResetOnDrop(Arc<AtomicBool>);
 
 impl Drop for ResetOnDrop {
     fn drop(&mut self) {
@@ -105,22 +111,19 @@ impl Engine {
     pub fn start(settings: Settings) -> Result<Self, EngineError> {
         let listener = TcpListener::bind(settings.listen)
             .map_err(|source| EngineError::Listen { addr: settings.listen, source })?;
-        Self::with_listener(settings, listener, Arc::new(|| {}))
+        Self::with_listener(settings, listener, Events::default())
     }
 
     /// Like [`Engine::start`] with a bound listener (tests bind port 0)
-    /// and a callback run after every change (the UI repaints).
-    pub fn with_listener(
-        mut settings: Settings,
-        listener: TcpListener,
-        notify: Arc<dyn Fn() + Send + Sync>,
-    ) -> Result<Self, EngineError> {
+    /// and the event hub to report to (subscribe before starting to see
+    /// the first events).
+    pub fn with_listener(mut settings: Settings, listener: TcpListener, events: Events) -> Result<Self, EngineError> {
         settings.listen =
             listener.local_addr().map_err(|source| EngineError::Listen { addr: settings.listen, source })?;
-        let library = Arc::new(
-            Library::open(&settings.dir).map_err(|source| EngineError::Folder { dir: settings.dir.clone(), source })?,
-        );
-        let server = server::Server::start(listener, &settings, library.clone()).map_err(EngineError::Thread)?;
+        let library = Arc::new(Library::open(&settings.dir)?);
+        let stats = stats::Stats::new(events.clone());
+        let server =
+            server::Server::start(listener, &settings, library.clone(), stats.clone()).map_err(EngineError::Thread)?;
         let (tracker_tx, tracker_rx) = unbounded();
         let (stop_tx, stop_rx) = bounded::<()>(0);
         let tracker_status = Arc::new(Mutex::new(TrackerStatus {
@@ -129,18 +132,20 @@ impl Engine {
             last_announce: None,
             last_error: None,
         }));
-        let mut threads = vec![
+        let transfers = Arc::new(Mutex::new(Arc::new(Transfers::default())));
+        let threads = vec![
             tracker_client::spawn(
                 settings.clone(),
                 library.clone(),
                 tracker_status.clone(),
                 tracker_rx,
                 stop_rx.clone(),
-                notify.clone(),
+                events.clone(),
             )
             .map_err(EngineError::Thread)?,
+            spawn_scanner(&settings, library.clone(), tracker_tx.clone(), stop_rx.clone(), events.clone())?,
+            spawn_sampler(&settings, stats.clone(), transfers.clone(), stop_rx, events.clone())?,
         ];
-        threads.push(spawn_scanner(&settings, library.clone(), tracker_tx.clone(), stop_rx.clone(), notify.clone())?);
         let pool = Arc::new(
             pool::Pool::new(&format!("peer{}-download", settings.id), settings.download_threads)
                 .map_err(EngineError::Thread)?,
@@ -156,8 +161,9 @@ impl Engine {
             pool,
             downloads: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
-            last_results: Mutex::new(Vec::new()),
-            notify,
+            events,
+            stats,
+            transfers,
             files_cache: Mutex::new((u64::MAX, Arc::from(Vec::new()))),
             rescanning: Arc::default(),
         };
@@ -169,34 +175,46 @@ impl Engine {
         &self.settings
     }
 
-    /// Asks the tracker; the results replace the last search's.
-    pub fn search(&self, criteria: Vec<Criterion>) -> Result<Vec<FileEntry>, String> {
+    /// A stream of what happens from now on (see [`Event`]).
+    pub fn subscribe(&self) -> Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Asks the tracker which files match `criteria`.
+    pub fn search(&self, criteria: Vec<Criterion>) -> Result<Vec<FileEntry>, TrackerError> {
         let (tx, rx) = bounded(1);
-        self.tracker
-            .send(tracker_client::Request::Look(criteria, tx))
-            .map_err(|_| "the engine is stopping".to_owned())?;
-        let results =
-            // The tracker thread's own waits (a refused search, then
-            // `look []`) come to 13 s at most, behind what is queued.
-            rx.recv_timeout(Duration::from_secs(30)).map_err(|_| "the tracker did not answer in time".to_owned())??;
-        *self.last_results.lock() = results.clone();
-        (self.notify)();
-        Ok(results)
+        self.tracker.send(tracker_client::Request::Look(criteria, tx)).map_err(|_| TrackerError::Stopping)?;
+        // The tracker thread's own waits (a refused search, then
+        // `look []`) come to 13 s at most, behind what is queued.
+        rx.recv_timeout(Duration::from_secs(30)).map_err(|_| TrackerError::NoAnswer)?
+    }
+
+    /// Waits until the tracker connection is up, or its error once
+    /// `timeout` passed.
+    pub fn wait_for_tracker(&self, timeout: Duration) -> Result<(), TrackerError> {
+        let changes = self.subscribe();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.tracker_status.lock().clone();
+            if status.connected {
+                return Ok(());
+            }
+            if changes.recv_deadline(deadline).is_err() {
+                return Err(status.last_error.unwrap_or(TrackerError::NoAnswer));
+            }
+        }
     }
 
     /// Starts downloading `entry` into the shared folder.
-    pub fn download(&self, entry: FileEntry) -> Result<u64, EngineError> {
+    pub fn download(&self, entry: FileEntry) -> Result<u64, DownloadError> {
         self.download_with(entry, None)
     }
 
-    fn download_with(&self, entry: FileEntry, mut resume: Option<common::BufferMap>) -> Result<u64, EngineError> {
+    fn download_with(&self, entry: FileEntry, mut resume: Option<common::BufferMap>) -> Result<u64, DownloadError> {
         if entry.name.as_str().starts_with('.') {
             // Hidden names are not shared, and could collide with our own
             // bookkeeping files (key cache, manifests).
-            return Err(EngineError::Refused(format!(
-                "{} is a hidden name; such files are not downloaded",
-                entry.name
-            )));
+            return Err(DownloadError::HiddenName { name: entry.name });
         }
         if resume.is_none() {
             // A download that stopped (error, earlier run) picks up its pieces.
@@ -206,21 +224,16 @@ impl Engine {
         if let Some(have) = self.library.get(&entry.key)
             && have.partial.is_none()
         {
-            return Err(EngineError::Refused(format!("you already have this file as {}", have.entry.name)));
+            return Err(DownloadError::AlreadyHave { name: have.entry.name.clone() });
         }
         // Checked and inserted under one lock: two clicks at once start
         // one download, never two writing one `.part` file.
         let mut downloads = self.downloads.lock();
-        if downloads.iter().any(|d| d.status.lock().entry.key == entry.key && !d.status.lock().state.is_finished()) {
-            return Err(EngineError::Refused(format!("{} is already being downloaded", entry.name)));
+        if let Some(id) = running_download(&downloads, &entry.key) {
+            return Err(DownloadError::AlreadyDownloading { name: entry.name, id });
         }
-        let target = self.settings.dir.join(entry.name.as_str());
-        if target.exists() {
-            return Err(EngineError::Refused(format!(
-                "a file named {} already exists in {}; it is never overwritten (rename or move it first)",
-                entry.name,
-                self.settings.dir.display()
-            )));
+        if self.settings.dir.join(entry.name.as_str()).exists() {
+            return Err(DownloadError::NameExists { name: entry.name, dir: self.settings.dir.clone() });
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let status = Arc::new(Mutex::new(DownloadStatus::new(id, entry)));
@@ -233,24 +246,22 @@ impl Engine {
             status: status.clone(),
             controls: controls_rx,
             resume,
-            notify: self.notify.clone(),
+            events: self.events.clone(),
+            stats: self.stats.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("peer{}-download-{id}", self.settings.id))
             .spawn(move || download::run(ctx))
-            .map_err(EngineError::Thread)?;
+            .map_err(|e| DownloadError::Thread(e.to_string()))?;
         downloads.push(DownloadHandle { status, controls: controls_tx, thread: Some(thread) });
         drop(downloads);
-        (self.notify)();
+        self.events.send(Event::DownloadAdded(id));
         Ok(id)
     }
 
     /// The running download of `key`, if any.
     pub fn find_download(&self, key: &common::FileKey) -> Option<u64> {
-        let downloads = self.downloads.lock();
-        let running =
-            downloads.iter().map(|d| d.status.lock().clone()).find(|s| s.entry.key == *key && !s.state.is_finished());
-        running.map(|s| s.id)
+        running_download(&self.downloads.lock(), key)
     }
 
     pub fn control(&self, id: u64, control: Control) {
@@ -265,17 +276,12 @@ impl Engine {
         if self.rescanning.swap(true, Ordering::SeqCst) {
             return;
         }
-        let (library, threads, tracker, notify) =
-            (self.library.clone(), self.settings.hash_threads, self.tracker.clone(), self.notify.clone());
+        let (library, threads, tracker, events) =
+            (self.library.clone(), self.settings.hash_threads, self.tracker.clone(), self.events.clone());
         let running = self.rescanning.clone();
         let _ = std::thread::Builder::new().name("rescan".into()).spawn(move || {
             let _done = ResetOnDrop(running);
-            if let Ok(r) = library.rescan(threads)
-                && (!r.added.is_empty() || !r.removed.is_empty())
-            {
-                let _ = tracker.send(tracker_client::Request::UpdateNow);
-                notify();
-            }
+            scan_once(&library, threads, &tracker, &events);
         });
     }
 
@@ -298,8 +304,13 @@ impl Engine {
             files,
             downloads: self.downloads.lock().iter().map(|d| d.status.lock().clone()).collect(),
             tracker: self.tracker_status.lock().clone(),
-            last_results: self.last_results.lock().clone(),
+            transfers: self.transfers.lock().clone(),
         }
+    }
+
+    /// The latest transfer statistics (sampled twice a second).
+    pub fn transfers(&self) -> Arc<Transfers> {
+        self.transfers.lock().clone()
     }
 
     pub fn download_status(&self, id: u64) -> Option<DownloadStatus> {
@@ -353,6 +364,27 @@ impl Drop for Engine {
     }
 }
 
+/// The id of the download of `key` that has not finished, if any.
+fn running_download(downloads: &[DownloadHandle], key: &common::FileKey) -> Option<u64> {
+    downloads.iter().find_map(|d| {
+        let s = d.status.lock();
+        (s.entry.key == *key && !s.state.is_finished()).then_some(s.id)
+    })
+}
+
+/// One rescan; the tracker hears of a change at once.
+fn scan_once(library: &Library, threads: usize, tracker: &Sender<tracker_client::Request>, events: &Events) {
+    match library.rescan(threads) {
+        Ok(r) if !r.added.is_empty() || !r.removed.is_empty() => {
+            log::info!("shared folder changed: {} added, {} removed", r.added.len(), r.removed.len());
+            let _ = tracker.send(tracker_client::Request::UpdateNow);
+            events.send(Event::FilesChanged);
+        }
+        Ok(_) => {}
+        Err(e) => log::warn!("{e}"),
+    }
+}
+
 /// Rescans the folder every few seconds so new, changed and removed files
 /// reach the tracker on the next update.
 fn spawn_scanner(
@@ -360,7 +392,7 @@ fn spawn_scanner(
     library: Arc<Library>,
     tracker: Sender<tracker_client::Request>,
     stop: Receiver<()>,
-    notify: Arc<dyn Fn() + Send + Sync>,
+    events: Events,
 ) -> Result<std::thread::JoinHandle<()>, EngineError> {
     let threads = settings.hash_threads;
     std::thread::Builder::new()
@@ -371,14 +403,41 @@ fn spawn_scanner(
             let mut wait = Duration::ZERO;
             while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
                 wait = Duration::from_secs(3);
-                match library.rescan(threads) {
-                    Ok(r) if !r.added.is_empty() || !r.removed.is_empty() => {
-                        log::info!("shared folder changed: {} added, {} removed", r.added.len(), r.removed.len());
-                        let _ = tracker.send(tracker_client::Request::UpdateNow);
-                        notify();
+                scan_once(&library, threads, &tracker, &events);
+            }
+        })
+        .map_err(EngineError::Thread)
+}
+
+/// Samples the transfer counters twice a second into the shared
+/// [`Transfers`]; tells subscribers while something moves, and once more
+/// when it stops.
+fn spawn_sampler(
+    settings: &Settings,
+    stats: stats::Stats,
+    out: Arc<Mutex<Arc<Transfers>>>,
+    stop: Receiver<()>,
+    events: Events,
+) -> Result<std::thread::JoinHandle<()>, EngineError> {
+    std::thread::Builder::new()
+        .name(format!("peer{}-stats", settings.id))
+        .spawn(move || {
+            let ticker = tick(stats::SAMPLE_EVERY);
+            let mut sampler = stats::Sampler::new(Instant::now());
+            let mut last = Transfers::default();
+            loop {
+                select! {
+                    recv(stop) -> _ => return,
+                    recv(ticker) -> now => {
+                        let Ok(now) = now else { return };
+                        let fresh = sampler.sample(&stats, now);
+                        let changed = fresh != last;
+                        last = fresh.clone();
+                        *out.lock() = Arc::new(fresh);
+                        if changed {
+                            events.send(Event::Transfers);
+                        }
                     }
-                    Ok(_) => {}
-                    Err(e) => log::warn!("cannot scan {}: {e}", library.dir().display()),
                 }
             }
         })

@@ -20,7 +20,11 @@ impl Pool {
                 let rx = rx.clone();
                 std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
                     for job in rx {
-                        job();
+                        // A job that panics must not take a thread of the
+                        // pool with it (jobs report their own end).
+                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                            log::error!("a download pool job panicked; the thread goes on");
+                        }
                     }
                 })
             })
@@ -41,5 +45,19 @@ impl Drop for Pool {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_job_does_not_take_the_thread_with_it() {
+        let pool = Pool::new("test", 1).unwrap();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        pool.execute(|| panic!("a bug in a link"));
+        pool.execute(move || tx.send(()).unwrap());
+        assert!(rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok(), "the only thread still runs jobs");
     }
 }

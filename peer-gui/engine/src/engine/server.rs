@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 
 use super::library::Library;
 use super::settings::Settings;
+use super::stats::{Connection, Direction, Stats};
 use super::wire::{Wire, WireError};
 
 pub const MAX_CONNECTIONS: usize = 64;
@@ -37,7 +38,12 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(listener: TcpListener, settings: &Settings, library: Arc<Library>) -> std::io::Result<Self> {
+    pub fn start(
+        listener: TcpListener,
+        settings: &Settings,
+        library: Arc<Library>,
+        stats: Stats,
+    ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let live = Arc::new(AtomicUsize::new(0));
@@ -70,10 +76,10 @@ impl Server {
                 if let Ok(clone) = stream.try_clone() {
                     streams.lock().insert(conn_id, (clone, activity.clone()));
                 }
-                let (library, live2, settings, streams2) =
-                    (library.clone(), live.clone(), per_request.clone(), streams.clone());
+                let (library, live2, settings, streams2, stats) =
+                    (library.clone(), live.clone(), per_request.clone(), streams.clone(), stats.clone());
                 let spawned = std::thread::Builder::new().name(format!("peer{id}-serve")).spawn(move || {
-                    serve(stream, &settings, &library, &activity);
+                    serve(stream, &settings, &library, &activity, &stats);
                     streams2.lock().remove(&conn_id);
                     live2.fetch_sub(1, Ordering::SeqCst);
                 });
@@ -106,8 +112,10 @@ impl Drop for Server {
     }
 }
 
-fn serve(stream: TcpStream, settings: &Settings, library: &Library, activity: &AtomicU64) {
-    let who = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+fn serve(stream: TcpStream, settings: &Settings, library: &Library, activity: &AtomicU64, stats: &Stats) {
+    let Ok(peer) = stream.peer_addr() else { return };
+    let who = peer.to_string();
+    let conn = stats.open(peer, Direction::Incoming);
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IDLE_TIMEOUT));
     let _ = stream.set_nodelay(true);
@@ -122,7 +130,7 @@ fn serve(stream: TcpStream, settings: &Settings, library: &Library, activity: &A
             Ok((message, used)) => {
                 malformed = 0;
                 activity.store(now_ms(), Ordering::Relaxed);
-                let reply = answer(message, settings, library, &mut pieces);
+                let reply = answer(message, settings, library, &mut pieces, &conn);
                 wire.consume(used);
                 reply
             }
@@ -170,11 +178,15 @@ fn answer(
     settings: &Settings,
     library: &Library,
     pieces: &mut Vec<Vec<u8>>,
+    conn: &Connection,
 ) -> Option<Reply> {
     let unknown = |key: &common::FileKey| Reply::Message(PeerMessage::Error(format!("unknown key {key}")));
     match message {
         PeerMessage::Interested { key } | PeerMessage::Have { key, .. } => Some(match library.get(&key) {
-            Some(f) => Reply::Message(PeerMessage::Have { map: f.buffermap(), key }),
+            Some(f) => {
+                conn.set_file(&key, &f.entry.name);
+                Reply::Message(PeerMessage::Have { map: f.buffermap(), key })
+            }
             None => unknown(&key),
         }),
         PeerMessage::GetHashes { key } => Some(match library.get(&key) {
@@ -196,6 +208,8 @@ fn answer(
                     Err(e) => log::warn!("{}: cannot read piece {index}: {e}", file.path.display()),
                 }
             }
+            let bytes = pieces[..served.len()].iter().map(|p| p.len() as u64).sum();
+            conn.sent(&key, &file.entry.name, served.len() as u64, bytes);
             Some(Reply::Data(key, served))
         }
         // Replies nobody asked for: nothing to answer.

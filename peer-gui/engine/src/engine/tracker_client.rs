@@ -15,6 +15,7 @@ use common::protocol::{Criterion, FileEntry, FileRef, PeerAddr, TrackerReply, Tr
 use crossbeam_channel::{Receiver, Sender, after, select};
 use parking_lot::Mutex;
 
+use super::events::{Event, Events};
 use super::library::Library;
 use super::net::connect_from;
 use super::settings::Settings;
@@ -34,13 +35,33 @@ pub struct TrackerStatus {
     pub addr: SocketAddr,
     pub connected: bool,
     pub last_announce: Option<SystemTime>,
-    pub last_error: Option<String>,
+    pub last_error: Option<TrackerError>,
+}
+
+/// Why the tracker could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrackerError {
+    #[error(
+        "tracker unreachable at {addr}: {message}; retrying (check that the tracker runs and tracker_ip/tracker_port)"
+    )]
+    Unreachable { addr: SocketAddr, message: String },
+    #[error("lost the tracker at {addr}: {message}; reconnecting")]
+    Lost { addr: SocketAddr, message: String },
+    #[error("the tracker at {addr} did not take our announce: {reply}; retrying")]
+    AnnounceRefused { addr: SocketAddr, reply: String },
+    /// It answered `error ...` or something we cannot use.
+    #[error("the tracker answered: {0}")]
+    Refused(String),
+    #[error("the tracker did not answer in time")]
+    NoAnswer,
+    #[error("the peer is stopping")]
+    Stopping,
 }
 
 #[derive(Debug)]
 pub enum Request {
-    Look(Vec<Criterion>, Sender<Result<Vec<FileEntry>, String>>),
-    GetFile(FileKey, Sender<Result<Vec<PeerAddr>, String>>),
+    Look(Vec<Criterion>, Sender<Result<Vec<FileEntry>, TrackerError>>),
+    GetFile(FileKey, Sender<Result<Vec<PeerAddr>, TrackerError>>),
     /// Tell the tracker what we hold now (a file appeared or completed).
     UpdateNow,
 }
@@ -51,7 +72,7 @@ pub fn spawn(
     status: Arc<Mutex<TrackerStatus>>,
     requests: Receiver<Request>,
     stop: Receiver<()>,
-    notify: Arc<dyn Fn() + Send + Sync>,
+    events: Events,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name(format!("peer{}-tracker", settings.id)).spawn(move || {
         let mut backoff = Duration::from_millis(100);
@@ -65,36 +86,27 @@ pub fn spawn(
                         s.last_announce = Some(SystemTime::now());
                         s.last_error = None;
                     }
-                    notify();
-                    let end = session.serve(&settings, &library, &requests, &stop, &status);
+                    events.send(Event::Tracker { connected: true });
+                    let end = session.serve(&settings, &library, &requests, &stop, &status, &events);
                     match end {
                         Ok(()) => return,
                         Err(e) => {
-                            log::warn!("peer {}: lost the tracker: {e}", settings.id);
+                            log::warn!("peer {}: {e}", settings.id);
                             let mut s = status.lock();
                             s.connected = false;
-                            s.last_error = Some(format!("lost the tracker at {}: {e}", settings.tracker));
+                            s.last_error = Some(e);
                             drop(s);
-                            notify();
+                            events.send(Event::Tracker { connected: false });
                         }
                     }
                 }
                 Err(e) => {
-                    let message = match e {
-                        OpenError::Unreachable(e) => format!(
-                            "tracker unreachable at {}: {e}; retrying (check that the tracker runs and tracker_ip/tracker_port)",
-                            settings.tracker
-                        ),
-                        OpenError::Announce(e) => {
-                            format!("the tracker at {} did not take our announce: {e}; retrying", settings.tracker)
-                        }
-                    };
-                    log::warn!("peer {}: {message}", settings.id);
+                    log::warn!("peer {}: {e}", settings.id);
                     let mut s = status.lock();
                     s.connected = false;
-                    s.last_error = Some(message);
+                    s.last_error = Some(e);
                     drop(s);
-                    notify();
+                    events.send(Event::Tracker { connected: false });
                 }
             }
             // Disconnected: answer requests with the error, retry later.
@@ -103,7 +115,7 @@ pub fn spawn(
                 select! {
                     recv(stop) -> _ => return,
                     recv(requests) -> r => match r {
-                        Ok(r) => refuse(r, &status.lock().last_error.clone().unwrap_or_default()),
+                        Ok(r) => refuse(r, status.lock().last_error.clone().unwrap_or(TrackerError::NoAnswer)),
                         Err(_) => return,
                     },
                     recv(deadline) -> _ => break,
@@ -114,20 +126,12 @@ pub fn spawn(
     })
 }
 
-fn refuse(request: Request, why: &str) {
+fn refuse(request: Request, why: TrackerError) {
     match request {
-        Request::Look(_, reply) => drop(reply.send(Err(why.to_owned()))),
-        Request::GetFile(_, reply) => drop(reply.send(Err(why.to_owned()))),
+        Request::Look(_, reply) => drop(reply.send(Err(why))),
+        Request::GetFile(_, reply) => drop(reply.send(Err(why))),
         Request::UpdateNow => {}
     }
-}
-
-/// Why a session could not start.
-#[derive(Debug)]
-enum OpenError {
-    Unreachable(String),
-    /// Connected, but the announce was refused, unanswered or cut off.
-    Announce(String),
 }
 
 struct Session {
@@ -145,10 +149,12 @@ struct Session {
 }
 
 impl Session {
-    fn open(settings: &Settings, library: &Library) -> Result<Self, OpenError> {
-        let stream = connect_from(settings.listen.ip(), settings.tracker, Duration::from_secs(3))
-            .map_err(|e| OpenError::Unreachable(e.to_string()))?;
-        let link = Link::new(stream, settings.tracker).map_err(|e| OpenError::Unreachable(e.to_string()))?;
+    fn open(settings: &Settings, library: &Library) -> Result<Self, TrackerError> {
+        let unreachable =
+            |e: std::io::Error| TrackerError::Unreachable { addr: settings.tracker, message: e.to_string() };
+        let stream =
+            connect_from(settings.listen.ip(), settings.tracker, Duration::from_secs(3)).map_err(unreachable)?;
+        let link = Link::new(stream, settings.tracker).map_err(unreachable)?;
         let mut session = Self {
             link,
             tracker: settings.tracker,
@@ -157,16 +163,24 @@ impl Session {
             update_unanswered: false,
             listed_us: false,
         };
-        session.announce(settings, library).map_err(OpenError::Announce)?;
+        session.announce(settings, library).map_err(|e| match e {
+            TrackerError::Lost { addr, message } => TrackerError::AnnounceRefused { addr, reply: message },
+            other => other,
+        })?;
         Ok(session)
     }
 
-    fn announce(&mut self, settings: &Settings, library: &Library) -> Result<(), String> {
+    /// The connection failed: the session ends.
+    fn lost(&self, e: std::io::Error) -> TrackerError {
+        TrackerError::Lost { addr: self.tracker, message: e.to_string() }
+    }
+
+    fn announce(&mut self, settings: &Settings, library: &Library) -> Result<(), TrackerError> {
         let (seed, leech) = library.seed_and_leech();
         let keys: std::collections::HashSet<FileKey> = seed.iter().map(|e| e.key.clone()).collect();
         let leech = leech.into_iter().map(FileRef::Key).collect();
         let request = TrackerRequest::Announce { port: settings.listen.port(), seed, leech };
-        match self.link.ask_owed(&request, Expect::Ok).map_err(|e| e.to_string())? {
+        match self.link.ask_owed(&request, Expect::Ok).map_err(|e| self.lost(e))? {
             TrackerReply::Ok => {
                 log::info!(
                     "peer {}: announced {} file(s) to the tracker at {}",
@@ -177,7 +191,7 @@ impl Session {
                 self.announced = keys;
                 Ok(())
             }
-            other => Err(format!("announce refused: {}", shown(&other))),
+            other => Err(TrackerError::AnnounceRefused { addr: self.tracker, reply: shown(&other) }),
         }
     }
 
@@ -185,7 +199,7 @@ impl Session {
     /// we seed (`update` carries keys only), has forgotten us, or once
     /// left an `update` unanswered (its answer, if it ever came, would be
     /// taken for another request's).
-    fn update(&mut self, settings: &Settings, library: &Library) -> Result<(), String> {
+    fn update(&mut self, settings: &Settings, library: &Library) -> Result<(), TrackerError> {
         let (seed, leech) = library.seed_and_leech();
         if self.update_unanswered || seed.iter().any(|e| !self.announced.contains(&e.key)) {
             return self.announce(settings, library);
@@ -206,7 +220,7 @@ impl Session {
                 );
                 Ok(())
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(self.lost(e)),
         }
     }
 
@@ -215,7 +229,8 @@ impl Session {
     /// a text or silence is asked for `look []` instead, and the criteria
     /// are applied here; after a refused `filename~`, that criterion is
     /// no longer sent on this connection. Every list is filtered here.
-    fn look(&mut self, criteria: Vec<Criterion>) -> Result<Result<Vec<FileEntry>, String>, String> {
+    /// The outer error ends the session, the inner one is the answer.
+    fn look(&mut self, criteria: Vec<Criterion>) -> Result<Result<Vec<FileEntry>, TrackerError>, TrackerError> {
         let filter =
             |files: Vec<FileEntry>| files.into_iter().filter(|f| criteria.iter().all(|c| c.matches(f))).collect();
         let substring = |c: &Criterion| matches!(c, Criterion::NameContains(_));
@@ -223,7 +238,7 @@ impl Session {
         if !sent.is_empty() {
             let with_substring = sent.iter().any(substring);
             let request = TrackerRequest::Look { criteria: sent };
-            let refusal = match self.link.ask(&request, Expect::List, LOOK_WAIT).map_err(|e| e.to_string())? {
+            let refusal = match self.link.ask(&request, Expect::List, LOOK_WAIT).map_err(|e| self.lost(e))? {
                 // Filtered again: a late answer to an earlier search may
                 // be taken for this one (it is a list too).
                 Some(TrackerReply::List(files)) => return Ok(Ok(filter(files))),
@@ -237,18 +252,22 @@ impl Session {
             self.no_substring |= with_substring;
         }
         let everything = TrackerRequest::Look { criteria: Vec::new() };
-        Ok(match self.link.ask_owed(&everything, Expect::List).map_err(|e| e.to_string())? {
+        Ok(match self.link.ask_owed(&everything, Expect::List).map_err(|e| self.lost(e))? {
             TrackerReply::List(files) => Ok(filter(files)),
             other => Err(describe(&other)),
         })
     }
 
-    fn getfile(&mut self, listen: SocketAddr, key: FileKey) -> Result<Result<Vec<PeerAddr>, String>, String> {
+    fn getfile(
+        &mut self,
+        listen: SocketAddr,
+        key: FileKey,
+    ) -> Result<Result<Vec<PeerAddr>, TrackerError>, TrackerError> {
         // As the tracker sees this peer: the connection's address (the
         // listening one may be 0.0.0.0) with the listening port.
         let me = SocketAddr::new(self.link.local_ip().unwrap_or(listen.ip()), listen.port());
         let request = TrackerRequest::GetFile { key: key.clone() };
-        Ok(match self.link.ask_owed(&request, Expect::Peers(&key)).map_err(|e| e.to_string())? {
+        Ok(match self.link.ask_owed(&request, Expect::Peers(&key)).map_err(|e| self.lost(e))? {
             TrackerReply::Peers { peers, .. } => {
                 if peers.contains(&PeerAddr::Ip(me)) && !std::mem::replace(&mut self.listed_us, true) {
                     log::warn!(
@@ -269,7 +288,8 @@ impl Session {
         requests: &Receiver<Request>,
         stop: &Receiver<()>,
         status: &Mutex<TrackerStatus>,
-    ) -> Result<(), String> {
+        events: &Events,
+    ) -> Result<(), TrackerError> {
         let mut next_update = Instant::now() + settings.update_interval;
         loop {
             let tick = after(next_update.saturating_duration_since(Instant::now()));
@@ -278,6 +298,7 @@ impl Session {
                 recv(requests) -> r => match r { Ok(r) => Some(r), Err(_) => return Ok(()) },
                 recv(tick) -> _ => None,
             };
+            let asked = request.is_some();
             match request {
                 Some(Request::Look(criteria, reply)) => {
                     let _ = reply.send(self.look(criteria)?);
@@ -288,6 +309,11 @@ impl Session {
                 Some(Request::UpdateNow) | None => {
                     self.update(settings, library)?;
                     status.lock().last_announce = Some(SystemTime::now());
+                    // Told when the tracker learns of a change; the
+                    // periodic update changes nothing worth a repaint.
+                    if asked {
+                        events.send(Event::Tracker { connected: true });
+                    }
                     next_update = Instant::now() + settings.update_interval;
                 }
             }
@@ -295,9 +321,6 @@ impl Session {
     }
 }
 
-fn describe(reply: &TrackerReply) -> String {
-    match reply {
-        TrackerReply::Error(_) => format!("the tracker answered: {}", shown(reply)),
-        other => format!("unexpected tracker reply: {}", shown(other)),
-    }
+fn describe(reply: &TrackerReply) -> TrackerError {
+    TrackerError::Refused(shown(reply))
 }

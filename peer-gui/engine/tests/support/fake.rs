@@ -32,6 +32,9 @@ pub enum Behaviour {
     /// Answers its first request on a connection with no piece, its
     /// second with its first piece corrupted, then honestly.
     EmptyThenOneBad,
+    /// Answers the first request on a connection, then never another
+    /// (the connection stays open, as a peer gone quiet).
+    ServeThenHold,
 }
 
 pub struct FakePeer {
@@ -107,6 +110,9 @@ fn serve(stream: TcpStream, data: &[u8], digest: &FileDigest, behaviour: Behavio
         let Some((key, indices)) = reply else { continue };
         wire.consume(used);
         replies += 1;
+        if behaviour == Behaviour::ServeThenHold && replies > 1 {
+            continue;
+        }
         if behaviour == Behaviour::EmptyThenOneBad && replies == 1 {
             if wire.send(&PeerMessage::Data { key, pieces: Vec::new() }).is_err() {
                 return;

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::protocol::{Criterion, FileEntry, FileName};
-use crossbeam_channel::{Receiver, unbounded};
-use peer::engine::{Engine, Settings};
+use crossbeam_channel::Receiver;
+use peer::engine::{Engine, Event, Events, Settings};
 
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -61,10 +61,10 @@ pub fn settings(id: u32, tracker: SocketAddr, dir: &Path) -> Settings {
     }
 }
 
-/// An engine and a channel that ticks on each of its changes.
+/// An engine and its events, subscribed before it started.
 pub struct Peer {
     pub engine: Engine,
-    pub changes: Receiver<()>,
+    pub changes: Receiver<Event>,
     pub dir: tempfile::TempDir,
 }
 
@@ -74,20 +74,21 @@ impl Peer {
     }
 
     pub fn in_dir(id: u32, tracker: SocketAddr, dir: tempfile::TempDir) -> Self {
-        let (tx, rx) = unbounded();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let engine = Engine::with_listener(
-            settings(id, tracker, dir.path()),
-            listener,
-            Arc::new(move || {
-                let _ = tx.try_send(());
-            }),
-        )
-        .unwrap();
-        Self { engine, changes: rx, dir }
+        Self::with_settings(settings(id, tracker, dir.path()), dir)
     }
 
-    /// Waits until `check` holds, re-checking on every engine change.
+    /// A peer with its own settings (their `dir` is the folder used).
+    pub fn with_settings(settings: Settings, dir: tempfile::TempDir) -> Self {
+        let events = Events::default();
+        let changes = events.subscribe();
+        let listener = TcpListener::bind(SocketAddr::new(settings.listen.ip(), 0)).unwrap();
+        let engine = Engine::with_listener(settings, listener, events).unwrap();
+        Self { engine, changes, dir }
+    }
+
+    /// Waits until `check` holds, re-checking on every engine event, and
+    /// at least every 250 ms for what no event announces (another peer's
+    /// announce reaching the tracker).
     pub fn wait(&self, what: &str, mut check: impl FnMut(&Engine) -> bool) {
         let deadline = Instant::now() + TIMEOUT;
         while !check(&self.engine) {

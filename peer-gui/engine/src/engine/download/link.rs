@@ -15,8 +15,9 @@ use common::{FileKey, Layout};
 use crossbeam_channel::{Sender, bounded};
 
 use super::scheduler::LinkId;
-use super::writer::Write;
+use super::writer::{Job, Write};
 use crate::engine::net::connect_from;
+use crate::engine::stats::{Connection, Direction, Stats};
 use crate::engine::wire::{Wire, WireError};
 
 /// A peer that sends nothing for this long is stalled and dropped.
@@ -61,7 +62,8 @@ pub struct Link {
     pub layout: Layout,
     pub hashes: Arc<Vec<PieceHash>>,
     /// Verified pieces go to the download's writer thread.
-    pub writes: Sender<Write>,
+    pub writes: Sender<Job>,
+    pub stats: Stats,
     /// What this peer holds of the file, sent in periodic `have`s.
     pub ours: Arc<parking_lot::Mutex<common::BufferMap>>,
     pub limits: Limits,
@@ -74,10 +76,19 @@ pub struct Link {
 }
 
 impl Link {
+    /// Runs the link to its end and always reports it `Gone`, even if it
+    /// panics, so the coordinator frees its place (and the pool thread
+    /// lives on).
     pub fn run(self) {
-        let why = match self.serve() {
-            Ok(()) => "done".to_owned(),
-            Err(e) => e.to_string(),
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.serve()));
+        let why = match outcome {
+            Ok(Ok(())) => "done".to_owned(),
+            Ok(Err(e)) => e.to_string(),
+            Err(panic) => {
+                let what = panic_text(&panic);
+                log::error!("{}: the link to {} panicked: {what}", self.entry.name, self.peer);
+                format!("internal error: {what}")
+            }
         };
         let _ = self.events.send(Event::Gone(self.id, why));
     }
@@ -90,6 +101,8 @@ impl Link {
         if self.stop.load(Ordering::SeqCst) {
             return Ok(());
         }
+        let conn = self.stats.open(self.peer, Direction::Outgoing);
+        conn.set_file(&self.entry.key, &self.entry.name);
         let mut wire = Wire::new(stream, self.limits);
         let key = self.entry.key.clone();
         let layout = self.layout;
@@ -119,7 +132,7 @@ impl Link {
                 // leecher gains pieces).
                 return Ok(());
             };
-            self.receive(&mut wire, &layouts, &asked)?;
+            self.receive(&mut wire, &layouts, &asked, &conn)?;
         }
         Ok(())
     }
@@ -155,11 +168,13 @@ impl Link {
         wire: &mut Wire,
         layouts: &impl common::protocol::Layouts,
         asked: &[u32],
+        conn: &Connection,
     ) -> Result<(), WireError> {
         loop {
             let (message, used) = wire.recv(layouts)?;
             let outcome = match message {
                 PeerMessage::Data { key, pieces } if key == self.entry.key => {
+                    conn.received(pieces.len() as u64, pieces.iter().map(|p| p.bytes.len() as u64).sum());
                     let mut got = Vec::with_capacity(pieces.len());
                     for piece in pieces {
                         got.push(piece.index);
@@ -171,7 +186,7 @@ impl Link {
                             // The writer reports it verified once it is on disk.
                             let bytes = super::aligned::AlignedBuf::copy_of(piece.bytes);
                             let write = Write { link: self.id, index: piece.index, bytes };
-                            self.writes.send(write).map_err(|_| WireError::Closed)?;
+                            self.writes.send(Job::Write(write)).map_err(|_| WireError::Closed)?;
                         }
                     }
                     for &index in asked.iter().filter(|i| !got.contains(i)) {
@@ -197,4 +212,13 @@ impl Link {
             }
         }
     }
+}
+
+/// A panic's message, when it has one.
+pub fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned())
 }

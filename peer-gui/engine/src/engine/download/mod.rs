@@ -4,9 +4,11 @@
 //! through events, so no lock is held across network or disk I/O.
 
 pub mod aligned;
+pub mod error;
 pub mod link;
 pub mod progress;
 pub mod scheduler;
+mod sources;
 pub mod storage;
 pub mod writer;
 
@@ -16,22 +18,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::hashing::{PieceHash, hash_piece, hashes_match};
-use common::protocol::{FileEntry, PeerAddr, PeerMessage};
-use common::{BufferMap, FileKey, Layout};
+use common::hashing::{PieceHash, hash_piece};
+use common::protocol::FileEntry;
+use common::{BufferMap, Layout};
 use crossbeam_channel::{Receiver, Sender, bounded, select, tick, unbounded};
 use parking_lot::Mutex;
 
+pub use self::error::DownloadError;
 use self::link::{Event, Failure, Link};
-pub use self::progress::{DownloadState, DownloadStatus};
+pub use self::progress::{DownloadState, DownloadStatus, Received};
 use self::scheduler::{LinkId, Scheduler};
+use self::sources::{discover, fetch_hashes, first_peers, stopping};
 use self::storage::Storage;
+use super::events::{self, Events};
 use super::library::{Library, LocalFile};
-use super::net::connect_from;
 use super::pool::Pool;
 use super::settings::Settings;
+use super::stats::Stats;
 use super::tracker_client::Request;
-use super::wire::Wire;
 
 /// Commands for a running download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,24 +74,22 @@ pub struct Context {
     pub controls: Receiver<Control>,
     /// Pieces verified by an earlier run (from the manifest).
     pub resume: Option<BufferMap>,
-    /// Called after every status change (the UI repaints).
-    pub notify: Arc<dyn Fn() + Send + Sync>,
+    pub events: Events,
+    pub stats: Stats,
 }
 
 /// Runs a download to its end (done, cancelled or failed).
 pub fn run(ctx: Context) {
     let outcome = Coordinator::start(&ctx).and_then(|c| c.drive(&ctx));
-    let mut status = ctx.status.lock();
-    match outcome {
-        Ok(state) => status.state = state,
+    let state = match outcome {
+        Ok(state) => state,
         Err(why) => {
-            log::warn!("download of {} failed: {why}", status.entry.name);
-            status.state = DownloadState::Error(why);
+            log::warn!("download of {} failed: {why}", ctx.status.lock().entry.name);
+            DownloadState::Error(why)
         }
-    }
-    status.peers = 0;
-    drop(status);
-    (ctx.notify)();
+    };
+    ctx.status.lock().peers = 0;
+    set_state(&ctx, state);
 }
 
 struct LinkState {
@@ -103,13 +105,16 @@ struct Coordinator {
     hashes: Arc<Vec<PieceHash>>,
     storage: Arc<Storage>,
     /// Taken (dropped) at the end so the writer drains and stops.
-    writes: Option<Sender<writer::Write>>,
-    /// Pieces the writer has taken but not yet reported.
-    writing: Arc<std::sync::atomic::AtomicUsize>,
+    writes: Option<Sender<writer::Job>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     scheduler: Scheduler,
     shared_map: Arc<Mutex<BufferMap>>,
     events: (Sender<Event>, Receiver<Event>),
+    /// Links fetching for us (stopped ones leave at once).
     links: HashMap<LinkId, LinkState>,
+    /// Links started and not yet reported `Gone`, stopped ones included:
+    /// the storage is ours alone once this is empty.
+    running: HashSet<LinkId>,
     /// Links that got as far as the peer's buffermap.
     connected: HashSet<LinkId>,
     /// Every link's peer, kept after the link ends: the writer reports
@@ -122,14 +127,13 @@ struct Coordinator {
 }
 
 impl Coordinator {
-    fn start(ctx: &Context) -> Result<Self, String> {
+    fn start(ctx: &Context) -> Result<Self, DownloadError> {
         let entry = ctx.status.lock().entry.clone();
-        let layout =
-            Layout::new(entry.length, entry.piece_size).map_err(|e| format!("cannot download this file: {e}"))?;
+        let layout = Layout::new(entry.length, entry.piece_size)?;
         set_state(ctx, DownloadState::Connecting);
         let peers = first_peers(ctx, &entry.key)?;
         let hashes = fetch_hashes(ctx, &entry, &layout, &peers)?;
-        let storage = Storage::open(&ctx.settings.dir, &entry).map_err(|e| disk_error(&ctx.settings, e))?;
+        let storage = Storage::open(&ctx.settings.dir, &entry).map_err(|e| disk_error(&ctx.settings, &e))?;
         // Pieces a previous run verified are checked again: the data may
         // not have reached the disk before a crash.
         let mut verified = BufferMap::empty(layout.piece_count());
@@ -137,7 +141,7 @@ impl Coordinator {
             let mut buf = Vec::new();
             for (n, i) in old.iter_set().enumerate() {
                 if n % 64 == 0 && stopping(ctx) {
-                    return Err("stopped while checking the pieces already on disk".into());
+                    return Err(DownloadError::Stopped);
                 }
                 if storage.read_piece(&layout, i, &mut buf).is_ok() && hash_piece(&buf) == hashes[i as usize] {
                     verified.set(i);
@@ -160,26 +164,27 @@ impl Coordinator {
             hashes.clone(),
             Some(shared_map.clone()),
         ));
+        ctx.events.send(events::Event::FilesChanged);
         let _ = ctx.tracker.send(Request::UpdateNow);
         {
             let mut s = ctx.status.lock();
             s.verified_bytes = verified.iter_set().filter_map(|i| layout.piece_len(i)).map(u64::from).sum();
         }
         let events = unbounded();
-        let writing = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let writes = writer::spawn(storage.clone(), layout, events.0.clone(), writing.clone())
-            .map_err(|e| format!("cannot start the writer: {e}"))?;
+        let (writes, writer) = writer::spawn(storage.clone(), layout, events.0.clone())
+            .map_err(|e| DownloadError::Thread(e.to_string()))?;
         let mut c = Self {
             entry,
             layout,
             hashes,
             storage,
             writes: Some(writes),
-            writing,
+            writer: Some(writer),
             scheduler: Scheduler::new(verified),
             shared_map,
             events,
             links: HashMap::new(),
+            running: HashSet::new(),
             connected: HashSet::new(),
             peer_of: HashMap::new(),
             strikes: HashMap::new(),
@@ -191,18 +196,17 @@ impl Coordinator {
         Ok(c)
     }
 
-    fn drive(mut self, ctx: &Context) -> Result<DownloadState, String> {
+    fn drive(mut self, ctx: &Context) -> Result<DownloadState, DownloadError> {
         let ticker = tick(Duration::from_millis(250));
         let mut last_discovery = Instant::now();
         // Discovery (tracker round trip, name resolution) runs on a helper
         // thread: this loop keeps answering its links meanwhile.
-        let mut discovery: Option<Receiver<Result<Vec<SocketAddr>, String>>> = None;
+        let mut discovery: Option<Receiver<sources::Found>> = None;
         let never = crossbeam_channel::never();
         let mut manifest_dirty = false;
         let mut last_manifest = Instant::now() - Duration::from_secs(1);
         let events = self.events.1.clone();
-        let mut last_notified: Option<(u64, DownloadState, usize)> = None;
-        let mut moving = false;
+        let mut reported = u64::MAX;
         loop {
             if self.scheduler.is_complete() {
                 return self.finish(ctx);
@@ -240,16 +244,19 @@ impl Coordinator {
                     }
                 }
                 recv(ticker) -> _ => {
-                    let seen = {
+                    let verified = {
                         let mut s = ctx.status.lock();
                         s.tick();
-                        (s.verified_bytes, s.state.clone(), s.peers)
+                        s.verified_bytes
                     };
                     if manifest_dirty && last_manifest.elapsed() >= Duration::from_secs(1) {
                         self.save_manifest();
                         manifest_dirty = false;
                         last_manifest = Instant::now();
                     }
+                    // Leechers keep asking for peers while they have fewer
+                    // than they may use: peers that started at the same
+                    // time find each other.
                     if !self.paused
                         && discovery.is_none()
                         && self.links.len() < ctx.settings.max_peers
@@ -258,12 +265,11 @@ impl Coordinator {
                         last_discovery = Instant::now();
                         discovery = Some(discover(ctx.tracker.clone(), ctx.settings.listen, self.entry.key.clone()));
                     }
-                    // Repaint only while something moves (the speed shown
-                    // decays to 0 with one more repaint after it stops).
-                    if last_notified.as_ref() != Some(&seen) || moving {
-                        moving = last_notified.as_ref().is_some_and(|l| l.0 != seen.0);
-                        last_notified = Some(seen);
-                        (ctx.notify)();
+                    // At most four progress events a second, only when it moved.
+                    if verified != reported {
+                        reported = verified;
+                        let id = ctx.status.lock().id;
+                        ctx.events.send(events::Event::DownloadProgress { id, verified_bytes: verified });
                     }
                 }
             }
@@ -271,7 +277,7 @@ impl Coordinator {
     }
 
     /// Returns true when a piece was newly verified.
-    fn on_event(&mut self, ctx: &Context, event: Event) -> Result<bool, String> {
+    fn on_event(&mut self, ctx: &Context, event: Event) -> Result<bool, DownloadError> {
         match event {
             Event::Map(link, map) => {
                 self.scheduler.set_map(link, map);
@@ -292,13 +298,14 @@ impl Coordinator {
                 let _ = reply.send(want);
             }
             Event::Verified(link, index) => {
-                if self.scheduler.on_verified(index) {
-                    self.shared_map.lock().set(index);
+                if self.record_verified(index) {
                     let len = u64::from(self.layout.piece_len(index).unwrap_or(0));
                     let mut s = ctx.status.lock();
                     s.add_verified(len, self.peer_of.get(&link).copied());
-                    if !matches!(s.state, DownloadState::Downloading) && !self.paused {
-                        s.state = DownloadState::Downloading;
+                    let start = !matches!(s.state, DownloadState::Downloading) && !self.paused;
+                    drop(s);
+                    if start {
+                        set_state(ctx, DownloadState::Downloading);
                     }
                     return Ok(true);
                 }
@@ -309,8 +316,7 @@ impl Coordinator {
                 match failure {
                     Failure::Disk(e) => {
                         self.pause(ctx);
-                        self.save_manifest();
-                        return Err(disk_error(&ctx.settings, e));
+                        return Err(disk_error(&ctx.settings, &e));
                     }
                     Failure::BadHash | Failure::Unasked => {
                         if let Some(peer) = peer {
@@ -340,6 +346,7 @@ impl Coordinator {
                 }
             }
             Event::Gone(link, why) => {
+                self.running.remove(&link);
                 self.scheduler.drop_link(link);
                 if let Some(l) = self.links.remove(&link) {
                     log::debug!("{}: link to {} ended: {why}", self.entry.name, l.peer);
@@ -351,6 +358,14 @@ impl Coordinator {
         Ok(false)
     }
 
+    fn record_verified(&mut self, index: u32) -> bool {
+        let new = self.scheduler.on_verified(index);
+        if new {
+            self.shared_map.lock().set(index);
+        }
+        new
+    }
+
     fn connect(&mut self, ctx: &Context, peers: &[SocketAddr]) {
         for &peer in peers {
             if self.links.len() >= ctx.settings.max_peers {
@@ -359,6 +374,7 @@ impl Coordinator {
             if self.banned.contains(&peer) || self.links.values().any(|l| l.peer == peer) {
                 continue;
             }
+            let Some(writes) = self.writes.clone() else { return };
             let id = self.next_link;
             self.next_link += 1;
             let stop = Arc::new(AtomicBool::new(false));
@@ -371,16 +387,15 @@ impl Coordinator {
                 layout: self.layout,
                 hashes: self.hashes.clone(),
                 ours: self.shared_map.clone(),
-                writes: match &self.writes {
-                    Some(w) => w.clone(),
-                    None => return,
-                },
+                writes,
+                stats: ctx.stats.clone(),
                 limits: ctx.settings.limits(),
                 events: self.events.0.clone(),
                 stop: stop.clone(),
                 socket: socket.clone(),
             };
             self.links.insert(id, LinkState { peer, stop, socket });
+            self.running.insert(id);
             self.peer_of.insert(id, peer);
             ctx.pool.execute(move || link.run());
         }
@@ -402,24 +417,79 @@ impl Coordinator {
         self.scheduler.drop_link(link);
     }
 
-    fn stop_all(&mut self) {
+    /// Stops every link and waits until each has ended (bounded by the
+    /// stall timeout), taking what they finish meanwhile. False if a
+    /// link did not end in time.
+    fn stop_links_and_wait(&mut self) -> bool {
         let ids: Vec<LinkId> = self.links.keys().copied().collect();
         for id in ids {
             self.stop_link(id);
+        }
+        let deadline = Instant::now() + link::STALL;
+        while !self.running.is_empty() {
+            match self.events.1.recv_deadline(deadline) {
+                Ok(e) => self.settle(e),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// An event while stopping: keep verified pieces, ask for nothing.
+    fn settle(&mut self, event: Event) {
+        match event {
+            Event::Verified(_, index) => {
+                self.record_verified(index);
+            }
+            Event::Need(_, reply) => drop(reply.send(Vec::new())),
+            Event::Gone(link, _) => {
+                self.running.remove(&link);
+            }
+            Event::Map(..) | Event::Failed(..) => {}
+        }
+    }
+
+    /// Waits until the writer has reported every piece queued so far, so
+    /// the manifest saved next lists every piece on disk.
+    fn flush_writer(&mut self) {
+        let Some(writes) = &self.writes else { return };
+        let (tx, done) = bounded(1);
+        if writes.send(writer::Job::Flush(tx)).is_err() {
+            return;
+        }
+        let deadline = crossbeam_channel::at(Instant::now() + link::STALL);
+        let events = self.events.1.clone();
+        loop {
+            select! {
+                recv(done) -> _ => break,
+                recv(events) -> e => match e {
+                    Ok(e) => self.settle(e),
+                    Err(_) => break,
+                },
+                recv(deadline) -> _ => break,
+            }
+        }
+        // The writer reported those pieces before answering the flush.
+        while let Ok(e) = self.events.1.try_recv() {
+            self.settle(e);
         }
     }
 
     fn pause(&mut self, ctx: &Context) {
         self.paused = true;
-        self.stop_all();
-        self.drain_writes();
+        self.stop_links_and_wait();
+        self.flush_writer();
         self.save_manifest();
         set_state(ctx, DownloadState::Paused);
     }
 
     fn cancel(mut self, ctx: &Context) -> DownloadState {
-        self.stop_all();
+        let ids: Vec<LinkId> = self.links.keys().copied().collect();
+        for id in ids {
+            self.stop_link(id);
+        }
         ctx.library.remove(&self.entry.key);
+        ctx.events.send(events::Event::FilesChanged);
         let _ = ctx.tracker.send(Request::UpdateNow);
         // Links still running hold the storage; removing the files by
         // path is safe, their writes go to the unlinked inode.
@@ -429,190 +499,53 @@ impl Coordinator {
         DownloadState::Cancelled
     }
 
-    /// Lets the writer finish what links handed it, so the manifest saved
-    /// next lists every piece on disk (bounded by the stall timeout).
-    fn drain_writes(&mut self) {
-        let deadline = Instant::now() + link::STALL;
-        while self.writer_busy() || !self.events.1.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            match self.events.1.recv_timeout(left.min(Duration::from_millis(50))) {
-                Ok(Event::Verified(_, index)) => {
-                    if self.scheduler.on_verified(index) {
-                        self.shared_map.lock().set(index);
-                    }
-                }
-                Ok(Event::Need(_, reply)) => drop(reply.send(Vec::new())),
-                Ok(Event::Gone(link, _)) => {
-                    self.links.remove(&link);
-                }
-                Ok(_) | Err(_) => {}
-            }
-        }
-    }
-
-    fn writer_busy(&self) -> bool {
-        self.writes.as_ref().is_some_and(|w| !w.is_empty()) || self.writing.load(Ordering::SeqCst) > 0
-    }
-
     fn save_manifest(&self) {
         if let Err(e) = self.storage.save_manifest(&self.entry, self.scheduler.verified()) {
             log::warn!("{}: cannot save the manifest: {e}", self.entry.name);
         }
     }
 
-    fn finish(mut self, ctx: &Context) -> Result<DownloadState, String> {
-        self.stop_all();
+    fn finish(mut self, ctx: &Context) -> Result<DownloadState, DownloadError> {
+        if !self.stop_links_and_wait() {
+            self.save_manifest();
+            return Err(DownloadError::LinkStuck);
+        }
+        // Every link is gone: once its queue is written, the writer ends
+        // and lets go of the storage.
         self.writes.take();
-        // Wait for the links to let go of the storage (bounded by STALL).
-        let deadline = Instant::now() + link::STALL + Duration::from_secs(2);
-        while Arc::strong_count(&self.storage) > 1 && Instant::now() < deadline {
-            if let Ok(Event::Need(_, reply)) = self.events.1.recv_timeout(Duration::from_millis(100)) {
-                let _ = reply.send(Vec::new());
-            }
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+        while let Ok(e) = self.events.1.try_recv() {
+            self.settle(e);
         }
         self.save_manifest();
-        let storage = Arc::try_unwrap(self.storage)
-            .map_err(|_| "a link did not stop; the download stays resumable".to_owned())?;
+        let storage = Arc::try_unwrap(self.storage).map_err(|_| DownloadError::LinkStuck)?;
         let part = storage.part.clone();
-        let target = storage.finish().map_err(|e| format!("cannot finish {}: {e}", part.display()))?;
+        let target = storage.finish().map_err(|e| disk_error(&ctx.settings, &e))?;
         ctx.library.adopt(LocalFile::new(self.entry.clone(), self.layout, target.clone(), self.hashes.clone(), None));
+        ctx.events.send(events::Event::FilesChanged);
         let _ = ctx.tracker.send(Request::UpdateNow);
-        log::info!("{}: complete, saved as {}", self.entry.name, target.display());
+        log::info!("{}: complete, saved as {} (from {})", self.entry.name, target.display(), part.display());
         ctx.status.lock().path = Some(target);
         Ok(DownloadState::Done)
     }
 }
 
 fn set_state(ctx: &Context, state: DownloadState) {
-    ctx.status.lock().state = state;
-    (ctx.notify)();
-}
-
-fn disk_error(settings: &Settings, e: std::io::Error) -> String {
-    if e.raw_os_error() == Some(28) {
-        format!("disk full: free some space in {} and resume; verified pieces are kept", settings.dir.display())
-    } else {
-        format!("cannot write in {}: {e}", settings.dir.display())
-    }
-}
-
-/// The first peers of a download: retried for a while, since the tracker
-/// connection may still be coming up (a resumed download starts with the
-/// engine) and a seeder may be announcing.
-fn first_peers(ctx: &Context, key: &FileKey) -> Result<Vec<SocketAddr>, String> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut wait = Duration::from_millis(100);
-    loop {
-        let found = find_peers(ctx, key);
-        match &found {
-            Ok(peers) if !peers.is_empty() => return found,
-            _ if Instant::now() >= deadline => {
-                return match found {
-                    Ok(_) => Err("no peer has this file right now; try again later".into()),
-                    Err(e) => Err(e),
-                };
-            }
-            _ => {}
+    let id = {
+        let mut s = ctx.status.lock();
+        if s.state == state {
+            return;
         }
-        match ctx.controls.recv_timeout(wait) {
-            Ok(Control::Cancel | Control::Stop) | Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                return Err("stopped before any peer was found".into());
-            }
-            _ => {}
-        }
-        wait = (wait * 2).min(Duration::from_secs(2));
-    }
+        s.state = state.clone();
+        s.id
+    };
+    ctx.events.send(events::Event::DownloadState { id, state });
 }
 
-/// [`find_peers`] on a helper thread; the answer arrives on the channel.
-fn discover(tracker: Sender<Request>, me: SocketAddr, key: FileKey) -> Receiver<Result<Vec<SocketAddr>, String>> {
-    let (tx, rx) = bounded(1);
-    let spawned = std::thread::Builder::new().name("discover".into()).spawn(move || {
-        let _ = tx.send(find_peers_with(&tracker, me, &key));
-    });
-    if let Err(e) = spawned {
-        log::warn!("cannot start peer discovery: {e}");
-    }
-    rx
-}
-
-/// Asks the tracker who holds `key` (never this peer); resolves names.
-fn find_peers(ctx: &Context, key: &FileKey) -> Result<Vec<SocketAddr>, String> {
-    find_peers_with(&ctx.tracker, ctx.settings.listen, key)
-}
-
-fn find_peers_with(tracker: &Sender<Request>, me: SocketAddr, key: &FileKey) -> Result<Vec<SocketAddr>, String> {
-    let (tx, rx) = bounded(1);
-    tracker.send(Request::GetFile(key.clone(), tx)).map_err(|_| "the engine is stopping".to_owned())?;
-    let peers = rx.recv_timeout(Duration::from_secs(15)).map_err(|_| "the tracker did not answer".to_owned())??;
-    Ok(peers
-        .into_iter()
-        .filter_map(|p| match p {
-            PeerAddr::Ip(a) => Some(a),
-            PeerAddr::Name { host, port } => {
-                std::net::ToSocketAddrs::to_socket_addrs(&(host.as_ref(), port)).ok().and_then(|mut a| a.next())
-            }
-        })
-        .filter(|a| *a != me)
-        .collect())
-}
-
-/// A Stop or Cancel arrived (checked during long start-up steps).
-fn stopping(ctx: &Context) -> bool {
-    matches!(
-        ctx.controls.try_recv(),
-        Ok(Control::Stop | Control::Cancel) | Err(crossbeam_channel::TryRecvError::Disconnected)
-    )
-}
-
-/// Gets the piece hashes from the first peer whose list matches the key.
-fn fetch_hashes(
-    ctx: &Context,
-    entry: &FileEntry,
-    layout: &Layout,
-    peers: &[SocketAddr],
-) -> Result<Vec<PieceHash>, String> {
-    let key = entry.key.clone();
-    let layouts = |k: &FileKey| (*k == key).then_some(*layout);
-    for &peer in peers {
-        if stopping(ctx) {
-            return Err("stopped before the piece list arrived".into());
-        }
-        let attempt = || -> Result<Vec<PieceHash>, String> {
-            let stream =
-                connect_from(ctx.settings.listen.ip(), peer, Duration::from_secs(3)).map_err(|e| e.to_string())?;
-            stream.set_read_timeout(Some(link::STALL)).map_err(|e| e.to_string())?;
-            let mut wire = Wire::new(stream, ctx.settings.limits());
-            wire.send(&PeerMessage::GetHashes { key: entry.key.clone() }).map_err(|e| e.to_string())?;
-            // A peer that keeps talking without ever sending the list
-            // must not hold the download (or a shutdown) forever.
-            let deadline = Instant::now() + link::STALL;
-            loop {
-                if Instant::now() > deadline {
-                    return Err("no piece list in time".into());
-                }
-                let (message, used) = wire.recv(&layouts).map_err(|e| e.to_string())?;
-                let found = match message {
-                    PeerMessage::Hashes { key, hashes } if key == entry.key => Some(Ok(hashes)),
-                    PeerMessage::Error(text) => Some(Err(text)),
-                    _ => None,
-                };
-                wire.consume(used);
-                if let Some(found) = found {
-                    return found;
-                }
-            }
-        };
-        match attempt() {
-            Ok(hashes) if hashes_match(&entry.key, layout, &hashes) => return Ok(hashes),
-            Ok(_) => log::warn!("{}: {peer} sent a piece list that does not match the key", entry.name),
-            Err(e) => log::info!("{}: no piece list from {peer}: {e}", entry.name),
-        }
-    }
-    Err("no peer sent a valid piece list for this key (is it one of our SHA-256 keys?)".into())
+fn disk_error(settings: &Settings, e: &std::io::Error) -> DownloadError {
+    DownloadError::disk(settings.dir.clone(), e)
 }
 
 impl std::fmt::Debug for Context {

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::protocol::FileEntry;
 
+use super::error::DownloadError;
+
 /// Speed is measured over this window.
 const WINDOW: Duration = Duration::from_secs(5);
 
@@ -20,13 +22,20 @@ pub enum DownloadState {
     Paused,
     Done,
     Cancelled,
-    Error(String),
+    Error(DownloadError),
 }
 
 impl DownloadState {
     pub fn is_finished(&self) -> bool {
         matches!(self, Self::Done | Self::Cancelled | Self::Error(_))
     }
+}
+
+/// Verified pieces and bytes from one peer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Received {
+    pub pieces: u64,
+    pub bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -39,8 +48,8 @@ pub struct DownloadStatus {
     /// pieces it found on disk).
     pub fetched_pieces: u64,
     pub peers: usize,
-    /// Pieces verified from each peer in this run.
-    pub sources: BTreeMap<SocketAddr, u64>,
+    /// What each peer sent that was verified, in this run.
+    pub sources: BTreeMap<SocketAddr, Received>,
     /// Peers dropped for sending bad pieces or lying in their buffermap.
     pub dropped: Vec<SocketAddr>,
     /// Where the file is once done.
@@ -68,7 +77,9 @@ impl DownloadStatus {
         self.verified_bytes += bytes;
         self.fetched_pieces += 1;
         if let Some(peer) = from {
-            *self.sources.entry(peer).or_default() += 1;
+            let source = self.sources.entry(peer).or_default();
+            source.pieces += 1;
+            source.bytes += bytes;
         }
     }
 

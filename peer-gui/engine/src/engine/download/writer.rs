@@ -5,7 +5,6 @@
 //! inode lock (measured: a fifth of all CPU with five links).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::Layout;
 use crossbeam_channel::{Sender, bounded};
@@ -22,32 +21,42 @@ pub struct Write {
     pub bytes: super::aligned::AlignedBuf,
 }
 
+#[derive(Debug)]
+pub enum Job {
+    Write(Write),
+    /// Answered once every write queued before it is reported, so a pause
+    /// saves a manifest listing every piece on disk.
+    Flush(Sender<()>),
+}
+
 /// Bytes queued for writing at most (so memory stays bounded whatever
 /// the file size); at least two pieces.
 const QUEUE_BYTES: usize = 8 << 20;
 
-/// `writing` counts pieces taken from the queue and not yet reported, so
-/// a pause can wait for the piece being written too.
+/// The writer ends once every sender is dropped; join it to know that it
+/// let go of the storage.
 pub fn spawn(
     storage: Arc<Storage>,
     layout: Layout,
     events: Sender<Event>,
-    writing: Arc<AtomicUsize>,
-) -> std::io::Result<Sender<Write>> {
-    let (tx, rx) = bounded::<Write>((QUEUE_BYTES / layout.piece_size().max(1) as usize).max(2));
-    std::thread::Builder::new().name("download-writer".into()).spawn(move || {
-        for w in rx {
-            writing.fetch_add(1, Ordering::SeqCst);
-            let event = match storage.write_piece(&layout, w.index, w.bytes.as_slice()) {
-                Ok(()) => Event::Verified(w.link, w.index),
-                Err(e) => Event::Failed(w.link, w.index, Failure::Disk(e)),
+) -> std::io::Result<(Sender<Job>, std::thread::JoinHandle<()>)> {
+    let (tx, rx) = bounded::<Job>((QUEUE_BYTES / layout.piece_size().max(1) as usize).max(2));
+    let thread = std::thread::Builder::new().name("download-writer".into()).spawn(move || {
+        for job in rx {
+            let event = match job {
+                Job::Write(w) => match storage.write_piece(&layout, w.index, w.bytes.as_slice()) {
+                    Ok(()) => Event::Verified(w.link, w.index),
+                    Err(e) => Event::Failed(w.link, w.index, Failure::Disk(e)),
+                },
+                Job::Flush(done) => {
+                    let _ = done.send(());
+                    continue;
+                }
             };
-            let sent = events.send(event);
-            writing.fetch_sub(1, Ordering::SeqCst);
-            if sent.is_err() {
+            if events.send(event).is_err() {
                 return;
             }
         }
     })?;
-    Ok(tx)
+    Ok((tx, thread))
 }
