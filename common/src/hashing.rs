@@ -94,11 +94,11 @@ pub fn digest_reader(mut reader: impl Read, layout: Layout) -> io::Result<FileDi
     Ok(FileDigest { layout, hashes, key })
 }
 
-/// Hashes a whole file with the piece size our rule picks for its length.
-pub fn digest_file(path: &Path) -> io::Result<FileDigest> {
+/// Hashes a whole file, cut into pieces of `piece_size`.
+pub fn digest_file(path: &Path, piece_size: crate::PieceSize) -> io::Result<FileDigest> {
     let file = File::open(path)?;
     let length = file.metadata()?.len();
-    let layout = Layout::for_length(length).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let layout = piece_size.layout(length).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     digest_reader(file, layout)
 }
 

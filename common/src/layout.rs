@@ -14,6 +14,56 @@ pub const MAX_PIECES: u64 = 1 << 24;
 /// The piece count our rule aims for.
 pub const TARGET_PIECES: u64 = 2048;
 
+/// The piece size a peer cuts its own files into (`piece_size` in the
+/// peers' configuration): our rule ([`piece_size_for`]) or a fixed
+/// number of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PieceSize {
+    #[default]
+    Auto,
+    Bytes(u32),
+}
+
+impl PieceSize {
+    /// Smallest fixed piece size accepted: below it, piece hashes would
+    /// outweigh the data.
+    pub const MIN: u32 = 256;
+
+    /// `auto` or a number of bytes from [`PieceSize::MIN`] to
+    /// [`MAX_PIECE_SIZE`].
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.eq_ignore_ascii_case("auto") {
+            return Some(Self::Auto);
+        }
+        let n: u32 = text.parse().ok()?;
+        (Self::MIN..=MAX_PIECE_SIZE as u32).contains(&n).then_some(Self::Bytes(n))
+    }
+
+    /// How a file of `length` bytes is cut. A fixed size too small for a
+    /// huge file (more than [`MAX_PIECES`] pieces) gives way to the
+    /// smallest power of two that fits.
+    pub fn layout(self, length: u64) -> Result<Layout, LayoutError> {
+        match self {
+            Self::Auto => Layout::for_length(length),
+            Self::Bytes(n) => match Layout::new(length, u64::from(n)) {
+                Err(LayoutError::TooManyPieces(_)) => {
+                    Layout::new(length, length.div_ceil(MAX_PIECES).next_power_of_two())
+                }
+                other => other,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for PieceSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Bytes(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 /// A file's length and piece size, checked so that every derived number
 /// (piece count, piece offsets and lengths) fits without overflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -95,6 +145,20 @@ pub fn piece_size_for(length: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_configured_piece_size() {
+        assert_eq!(PieceSize::parse("AUTO"), Some(PieceSize::Auto));
+        assert_eq!(PieceSize::parse("2048"), Some(PieceSize::Bytes(2048)));
+        for bad in ["0", "255", "67108865", "-1", "2k", ""] {
+            assert_eq!(PieceSize::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(PieceSize::Bytes(2048).layout(10_000).unwrap().piece_size(), 2048);
+        assert_eq!(PieceSize::Auto.layout(10_000).unwrap(), Layout::for_length(10_000).unwrap());
+        // 2048-byte pieces would cut 64 GiB into 32 Mi pieces: too many.
+        let huge = PieceSize::Bytes(2048).layout(64 << 30).unwrap();
+        assert_eq!((huge.piece_size(), u64::from(huge.piece_count())), (4096, MAX_PIECES));
+    }
 
     #[test]
     fn piece_size_rule() {

@@ -12,4 +12,4 @@ pub mod protocol;
 
 pub use buffermap::BufferMap;
 pub use key::FileKey;
-pub use layout::Layout;
+pub use layout::{Layout, PieceSize};

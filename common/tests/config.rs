@@ -127,3 +127,21 @@ fn leading_zero_peer_ids_and_bom_and_comment_values() {
     let e = tracker_err(&format!("{GOOD}tracker_workers = ; default\n"));
     assert!(e.message.contains("found \"\""), "{e}");
 }
+
+#[test]
+fn piece_size_is_auto_by_default_set_for_all_or_per_peer() {
+    use common::PieceSize;
+    let peers = "tracker_ip = 127.0.0.100\ntracker_port = 5000\npeer1_ip = 127.0.0.1\npeer1_port = 5001\npeer1_directory_path = a\npeer2_ip = 127.0.0.2\npeer2_port = 5001\npeer2_directory_path = b\n";
+    let load = |extra: &str| PeersConfig::parse(Path::new("p.ini"), &format!("{peers}{extra}"));
+    let sizes = |c: PeersConfig| c.peers.iter().map(|p| p.piece_size).collect::<Vec<_>>();
+    assert_eq!(sizes(load("").unwrap()), [PieceSize::Auto, PieceSize::Auto]);
+    assert_eq!(sizes(load("piece_size = 2048\n").unwrap()), [PieceSize::Bytes(2048), PieceSize::Bytes(2048)]);
+    assert_eq!(
+        sizes(load("piece_size = 2048\npeer2_piece_size = auto\n").unwrap()),
+        [PieceSize::Bytes(2048), PieceSize::Auto]
+    );
+    for bad in ["piece_size = 0\n", "peer1_piece_size = big\n", "piece_size = 100000000\n"] {
+        let e = load(bad).unwrap_err();
+        assert!(e.key.as_deref().is_some_and(|k| k.ends_with("piece_size")), "{bad:?}: {e}");
+    }
+}

@@ -84,6 +84,9 @@ pub struct PeerConfig {
     pub directory: PathBuf,
     /// `peerX_max_peers` (5): peers contacted in parallel per download.
     pub max_peers: usize,
+    /// `peerX_piece_size` (`piece_size`, itself `auto` by default): how
+    /// this peer cuts the files it shares; `auto` or bytes.
+    pub piece_size: crate::PieceSize,
 }
 
 /// The peers' file (`install/peers/config.ini`).
@@ -139,7 +142,7 @@ impl TrackerConfig {
     }
 }
 
-const PEER_FIELDS: [&str; 5] = ["ip", "port", "interval", "directory_path", "max_peers"];
+const PEER_FIELDS: [&str; 6] = ["ip", "port", "interval", "directory_path", "max_peers", "piece_size"];
 
 impl PeersConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -157,6 +160,7 @@ impl PeersConfig {
         let max_message_size = f.count("max_message_size", 1 << 20)?;
         let download_threads = f.count("download_threads", 8)?;
         let hash_threads = f.count("hash_threads", cores())?;
+        let piece_size = f.piece_size("piece_size", crate::PieceSize::Auto)?;
         let mut peers = Vec::new();
         for id in ids {
             let k = |field: &str| format!("peer{id}_{field}");
@@ -166,6 +170,7 @@ impl PeersConfig {
                 interval: f.millis(&k("interval"), 100_000)?,
                 directory: PathBuf::from(f.text(&k("directory_path"))?),
                 max_peers: f.count(&k("max_peers"), 5)?,
+                piece_size: f.piece_size(&k("piece_size"), piece_size)?,
             });
         }
         f.finish()?;
@@ -241,6 +246,12 @@ impl<'p> Fields<'p> {
 
     fn count(&mut self, key: &str, default: usize) -> Result<usize, ConfigError> {
         self.get(key, Some(default), "a positive whole number", |v| v.parse::<usize>().ok().filter(|&n| n > 0))
+    }
+
+    fn piece_size(&mut self, key: &str, default: crate::PieceSize) -> Result<crate::PieceSize, ConfigError> {
+        let expected =
+            format!("auto, or a number of bytes from {} to {}", crate::PieceSize::MIN, crate::layout::MAX_PIECE_SIZE);
+        self.get(key, Some(default), &expected, crate::PieceSize::parse)
     }
 
     fn text(&mut self, key: &str) -> Result<String, ConfigError> {

@@ -48,7 +48,13 @@ pub enum Command {
         what: String,
     },
     /// Print a file's key.
-    Hash { file: PathBuf },
+    Hash {
+        file: PathBuf,
+        /// `auto` (our rule) or a number of bytes, as `piece_size` in the
+        /// configuration.
+        #[arg(long, default_value = "auto", value_parser = parse_piece_size)]
+        piece_size: common::PieceSize,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -64,8 +70,9 @@ pub fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<ExitCode, String> {
-    if let Command::Hash { file } = &args.command {
-        let digest = common::hashing::digest_file(file).map_err(|e| format!("cannot hash {}: {e}", file.display()))?;
+    if let Command::Hash { file, piece_size } = &args.command {
+        let digest = common::hashing::digest_file(file, *piece_size)
+            .map_err(|e| format!("cannot hash {}: {e}", file.display()))?;
         println!("{}", digest.key);
         return Ok(ExitCode::SUCCESS);
     }
@@ -77,6 +84,16 @@ fn run(args: Args) -> Result<ExitCode, String> {
         Command::Download { what } => download(&engine, &what),
         Command::Hash { .. } => unreachable!("handled above"),
     }
+}
+
+fn parse_piece_size(text: &str) -> Result<common::PieceSize, String> {
+    common::PieceSize::parse(text).ok_or_else(|| {
+        format!(
+            "expected auto or a number of bytes from {} to {}",
+            common::PieceSize::MIN,
+            common::layout::MAX_PIECE_SIZE
+        )
+    })
 }
 
 fn share(engine: Engine) -> Result<ExitCode, String> {

@@ -125,16 +125,19 @@ pub struct Library {
     cache: Mutex<HashMap<Stamp, Cached>>,
     /// Bumped on every change of the file set, so views can cache lists.
     version: std::sync::atomic::AtomicU64,
+    /// How new files are cut into pieces.
+    piece_size: common::PieceSize,
 }
 
 impl Library {
-    pub fn open(dir: &Path) -> Result<Self, LibraryError> {
+    pub fn open(dir: &Path, piece_size: common::PieceSize) -> Result<Self, LibraryError> {
         std::fs::create_dir_all(dir).map_err(|source| LibraryError::Folder { dir: dir.to_owned(), source })?;
         let lib = Self {
             dir: dir.to_owned(),
             files: RwLock::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
             version: std::sync::atomic::AtomicU64::new(0),
+            piece_size,
         };
         lib.load_cache();
         Ok(lib)
@@ -243,7 +246,7 @@ impl Library {
             }
         }
         let hashed = todo.len();
-        fresh.extend(hash_all(todo, threads));
+        fresh.extend(hash_all(todo, threads, self.piece_size));
         mid_scan();
         let mut report = ScanReport { hashed, ..ScanReport::default() };
         let mut found_stamps = std::collections::HashSet::new();
@@ -425,14 +428,18 @@ fn parse_cache_line(line: &str, format: CacheFormat) -> Option<(Stamp, Cached)> 
 
 /// Hashes files on up to `threads` threads; files that fail are logged
 /// and left out.
-fn hash_all(todo: Vec<(Stamp, PathBuf)>, threads: usize) -> Vec<(Stamp, PathBuf, Cached)> {
+fn hash_all(
+    todo: Vec<(Stamp, PathBuf)>,
+    threads: usize,
+    piece_size: common::PieceSize,
+) -> Vec<(Stamp, PathBuf, Cached)> {
     let next = AtomicUsize::new(0);
     let done = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..threads.clamp(1, todo.len().max(1)) {
             s.spawn(|| {
                 while let Some((stamp, path)) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    match digest_file(path) {
+                    match digest_file(path, piece_size) {
                         Ok(d) if d.layout.length() == stamp.size => {
                             let cached = Cached {
                                 piece_size: u64::from(d.layout.piece_size()),
@@ -470,7 +477,7 @@ mod tests {
     fn a_download_finished_during_a_scan_is_neither_dropped_nor_hashed_again() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("old.bin"), vec![7u8; 10_000]).unwrap();
-        let lib = Library::open(dir.path()).unwrap();
+        let lib = Library::open(dir.path(), common::PieceSize::Auto).unwrap();
         lib.rescan(1).unwrap();
         // While a scan hashes, a download completes: its file appears and
         // the engine registers it with the hashes it already has.
@@ -495,12 +502,31 @@ mod tests {
     }
 
     #[test]
+    fn files_are_cut_as_configured_and_cached_keys_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.bin"), vec![1u8; 10_000]).unwrap();
+        let lib = Library::open(dir.path(), common::PieceSize::Bytes(2048)).unwrap();
+        lib.rescan(1).unwrap();
+        let a = lib.files()[0].entry.clone();
+        assert_eq!((a.piece_size, lib.files()[0].hashes.len()), (2048, 5));
+        drop(lib);
+        // The setting changes: a.bin, unchanged, keeps its key; a new
+        // file is cut the new way.
+        std::fs::write(dir.path().join("b.bin"), vec![2u8; 10_000]).unwrap();
+        let lib = Library::open(dir.path(), common::PieceSize::Auto).unwrap();
+        assert_eq!(lib.rescan(1).unwrap().hashed, 1);
+        let files = lib.files();
+        assert_eq!(files[0].entry, a);
+        assert_eq!(files[1].entry.piece_size, u64::from(Layout::for_length(10_000).unwrap().piece_size()));
+    }
+
+    #[test]
     fn a_key_cache_of_the_first_format_is_carried_over_never_misread() {
         let dir = tempfile::tempdir().unwrap();
         let data = |seed: u8| (0..20_000u32).map(|i| (i as u8).wrapping_mul(seed)).collect::<Vec<u8>>();
         std::fs::write(dir.path().join("a.bin"), data(3)).unwrap();
         std::fs::write(dir.path().join("b.bin"), data(5)).unwrap();
-        let lib = Library::open(dir.path()).unwrap();
+        let lib = Library::open(dir.path(), common::PieceSize::Auto).unwrap();
         assert_eq!(lib.rescan(1).unwrap().hashed, 2);
         let keys: Vec<(String, FileKey)> =
             lib.files().iter().map(|f| (f.entry.name.to_string(), f.entry.key.clone())).collect();
@@ -521,7 +547,7 @@ mod tests {
             })
             .collect();
         std::fs::write(dir.path().join(CACHE_FILE), old).unwrap();
-        let lib = Library::open(dir.path()).unwrap();
+        let lib = Library::open(dir.path(), common::PieceSize::Auto).unwrap();
         assert!(std::fs::read_to_string(dir.path().join(CACHE_FILE)).unwrap().starts_with(CACHE_HEADER), "rewritten");
         assert_eq!(lib.rescan(1).unwrap().hashed, 1, "a.bin carried over, b.bin hashed again");
         let again: Vec<(String, FileKey)> =

@@ -120,7 +120,7 @@ impl Engine {
     pub fn with_listener(mut settings: Settings, listener: TcpListener, events: Events) -> Result<Self, EngineError> {
         settings.listen =
             listener.local_addr().map_err(|source| EngineError::Listen { addr: settings.listen, source })?;
-        let library = Arc::new(Library::open(&settings.dir)?);
+        let library = Arc::new(Library::open(&settings.dir, settings.piece_size)?);
         let stats = stats::Stats::new(events.clone());
         let server =
             server::Server::start(listener, &settings, library.clone(), stats.clone()).map_err(EngineError::Thread)?;

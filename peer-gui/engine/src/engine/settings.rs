@@ -22,6 +22,9 @@ pub struct Settings {
     pub max_message: usize,
     pub download_threads: usize,
     pub hash_threads: usize,
+    /// How the files this peer shares are cut (keys already cached for
+    /// unchanged files are kept).
+    pub piece_size: common::PieceSize,
 }
 
 impl Settings {
@@ -47,6 +50,7 @@ impl Settings {
             max_message: config.max_message_size,
             download_threads: config.download_threads,
             hash_threads: config.hash_threads,
+            piece_size: p.piece_size,
         })
     }
 

@@ -58,6 +58,7 @@ pub fn settings(id: u32, tracker: SocketAddr, dir: &Path) -> Settings {
         max_message: 1 << 20,
         download_threads: 8,
         hash_threads: 2,
+        piece_size: common::PieceSize::Auto,
     }
 }
 
