@@ -76,7 +76,7 @@ fn run(args: Args) -> Result<ExitCode, String> {
         println!("{}", digest.key);
         return Ok(ExitCode::SUCCESS);
     }
-    let settings = load_settings(args.config.as_deref(), args.peer)?;
+    let settings = load_settings(args.config.as_deref(), args.peer).map_err(|e| e.to_string())?;
     let engine = Engine::start(settings).map_err(|e| e.to_string())?;
     match args.command {
         Command::Share => share(engine),

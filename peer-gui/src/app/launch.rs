@@ -131,7 +131,7 @@ impl Setup {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         std::fs::write(&self.path, text).map_err(|e| format!("cannot save {}: {e}", self.path.display()))?;
-        let settings = peer::engine::settings::load_settings(Some(&self.path), 1)?;
+        let settings = peer::engine::settings::load_settings(Some(&self.path), 1).map_err(|e| e.to_string())?;
         start_app(vec![settings], self.logs.clone(), self.repaint.clone())
     }
 }

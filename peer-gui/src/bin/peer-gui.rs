@@ -33,7 +33,8 @@ fn launch(args: &Args, logs: logger::LogLines, repaint: Repaint) -> Launch {
         Err(e) => return Launch::Failed(e.to_string()),
     };
     let ids: Vec<u32> = args.peer.map_or_else(|| config.peers.iter().map(|p| p.id).collect(), |n| vec![n]);
-    let settings: Result<Vec<_>, String> = ids.iter().map(|&id| load_settings(Some(&path), id)).collect();
+    let settings: Result<Vec<_>, String> =
+        ids.iter().map(|&id| load_settings(Some(&path), id).map_err(|e| e.to_string())).collect();
     match settings.and_then(|all| start_app(all, logs, repaint)) {
         Ok(app) => Launch::Running(app),
         Err(e) => Launch::Failed(e),

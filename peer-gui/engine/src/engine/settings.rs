@@ -6,8 +6,26 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::config::PeersConfig;
+use common::config::{ConfigError, PeersConfig};
 use common::protocol::Limits;
+
+/// Why a peer's settings could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error(
+        "no configuration found (looked for install/peers/config.ini here and above the executable, and {}); pass --config FILE",
+        user_config.display()
+    )]
+    NotFound { user_config: PathBuf },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{}: no peer {peer} (peers defined: {})", path.display(), list(defined))]
+    NoSuchPeer { path: PathBuf, peer: u32, defined: Vec<u32> },
+}
+
+fn list(ids: &[u32]) -> String {
+    ids.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+}
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -94,23 +112,44 @@ pub fn user_config() -> PathBuf {
 }
 
 /// The given path, or the first candidate that exists.
-pub fn find_config(given: Option<&Path>) -> Result<PathBuf, String> {
+pub fn find_config(given: Option<&Path>) -> Result<PathBuf, SettingsError> {
     if let Some(p) = given {
         return Ok(p.to_owned());
     }
-    config_candidates().into_iter().find(|p| p.exists()).ok_or_else(|| {
-        format!(
-            "no configuration found (looked for install/peers/config.ini here and above the executable, and {}); pass --config FILE",
-            user_config().display()
-        )
+    config_candidates()
+        .into_iter()
+        .find(|p| p.exists())
+        .ok_or_else(|| SettingsError::NotFound { user_config: user_config() })
+}
+
+pub fn load_settings(config: Option<&Path>, peer: u32) -> Result<Settings, SettingsError> {
+    let path = find_config(config)?;
+    let config = PeersConfig::load(&path)?;
+    Settings::from_config(&config, peer, &path).ok_or_else(|| SettingsError::NoSuchPeer {
+        defined: config.peers.iter().map(|p| p.id).collect(),
+        path,
+        peer,
     })
 }
 
-pub fn load_settings(config: Option<&Path>, peer: u32) -> Result<Settings, String> {
-    let path = find_config(config)?;
-    let config = PeersConfig::load(&path).map_err(|e| e.to_string())?;
-    Settings::from_config(&config, peer, &path).ok_or_else(|| {
-        let known: Vec<String> = config.peers.iter().map(|p| p.id.to_string()).collect();
-        format!("{}: no peer {peer} (peers defined: {})", path.display(), known.join(", "))
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_missing_from_the_file_is_named_with_those_defined() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.ini");
+        let text = "tracker_ip = 127.0.0.1\ntracker_port = 5000\npeer1_ip = 127.0.0.1\npeer1_port = 5001\npeer1_directory_path = a\npeer3_ip = 127.0.0.3\npeer3_port = 5001\npeer3_directory_path = c\npiece_size = 2048\n";
+        std::fs::write(&path, text).unwrap();
+        let s = load_settings(Some(&path), 3).unwrap();
+        assert_eq!((s.id, s.piece_size), (3, common::PieceSize::Bytes(2048)));
+        assert_eq!(
+            load_settings(Some(&path), 2).unwrap_err(),
+            SettingsError::NoSuchPeer { path: path.clone(), peer: 2, defined: vec![1, 3] }
+        );
+        let broken = dir.path().join("broken.ini");
+        std::fs::write(&broken, "tracker_ip = nowhere\n").unwrap();
+        assert!(matches!(load_settings(Some(&broken), 1), Err(SettingsError::Config(_))));
+    }
 }

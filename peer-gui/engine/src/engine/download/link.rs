@@ -80,12 +80,10 @@ impl Link {
     /// panics, so the coordinator frees its place (and the pool thread
     /// lives on).
     pub fn run(self) {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.serve()));
-        let why = match outcome {
-            Ok(Ok(())) => "done".to_owned(),
-            Ok(Err(e)) => e.to_string(),
-            Err(panic) => {
-                let what = panic_text(&panic);
+        let why = match ended(|| self.serve()) {
+            Ended::Done => "done".to_owned(),
+            Ended::Failed(e) => e.to_string(),
+            Ended::Panicked(what) => {
                 log::error!("{}: the link to {} panicked: {what}", self.entry.name, self.peer);
                 format!("internal error: {what}")
             }
@@ -214,11 +212,38 @@ impl Link {
     }
 }
 
-/// A panic's message, when it has one.
-pub fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".to_owned())
+/// How a link's work ended.
+#[derive(Debug)]
+enum Ended {
+    Done,
+    Failed(WireError),
+    Panicked(String),
+}
+
+fn ended(work: impl FnOnce() -> Result<(), WireError>) -> Ended {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(Ok(())) => Ended::Done,
+        Ok(Err(e)) => Ended::Failed(e),
+        Err(panic) => Ended::Panicked(
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_owned()),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_a_link_is_an_ending_like_any_other() {
+        assert!(matches!(ended(|| Ok(())), Ended::Done));
+        assert!(matches!(ended(|| Err(WireError::Closed)), Ended::Failed(WireError::Closed)));
+        let index = 7;
+        let got = ended(|| panic!("piece {index} out of range"));
+        assert!(matches!(&got, Ended::Panicked(what) if what == "piece 7 out of range"), "{got:?}");
+    }
 }
