@@ -173,3 +173,25 @@ fn nothing_moving_means_no_change_notifications() {
         "a paused download keeps asking the UI to repaint"
     );
 }
+
+#[test]
+fn leechers_that_start_together_find_each_other() {
+    let tracker = Tracker::start();
+    let data = Arc::new(random_bytes(1 << 20, 6));
+    let digest = digest_of(&data);
+    // The only seeder answers one request per connection, then goes
+    // quiet: each leecher gets a random share of the pieces from it.
+    let _quiet = FakePeer::start(tracker.addr, "slow.bin", data.clone(), digest.clone(), Behaviour::ServeThenHold);
+    let (a, b) = (Peer::start(21, tracker.addr), Peer::start(22, tracker.addr));
+    let entry = a.find("slow.bin");
+    let first = a.engine.download(entry.clone()).unwrap();
+    // When a asked the tracker first, b was not downloading yet: a only
+    // learns of b by asking again while it has fewer sources than it may.
+    a.wait("a connected to the seeder", |e| e.download_status(first).is_some_and(|s| s.fetched_pieces > 0));
+    let second = b.engine.download(entry).unwrap();
+    let b_addr = b.engine.settings().listen;
+    a.wait("a got pieces from b", |e| {
+        e.download_status(first).is_some_and(|s| s.sources.get(&b_addr).is_some_and(|r| r.pieces > 0))
+    });
+    assert!(b.engine.download_status(second).is_some_and(|s| s.fetched_pieces > 0));
+}
