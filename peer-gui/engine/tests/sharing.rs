@@ -169,3 +169,25 @@ fn two_downloads_of_one_key_at_once_start_one() {
         p.wait("the cancel", |e| e.download_status(started[0]).is_some_and(|s| s.state.is_finished()));
     }
 }
+
+#[test]
+fn a_file_moved_out_and_back_is_found_again() {
+    // Maintenance every 100 ms: a file nobody holds is soon forgotten.
+    let tracker = Tracker::with_settings("tracker_interval = 100\n");
+    let dir = tempfile::tempdir().unwrap();
+    let away = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), b"put back").unwrap();
+    let p = Peer::in_dir(1, tracker.addr, dir);
+    p.wait_sharing();
+    let by_name = vec![common::protocol::Criterion::Name(common::protocol::FileName::new("a.txt").unwrap())];
+    assert_eq!(p.engine.search(by_name.clone()).unwrap().len(), 1);
+    std::fs::rename(p.dir.path().join("a.txt"), away.path().join("a.txt")).unwrap();
+    p.wait("the tracker no longer lists it", |e| e.search(by_name.clone()).is_ok_and(|r| r.is_empty()));
+    // Updates every 300 ms: half a second later, maintenance passes have
+    // run since the tracker heard the file was gone.
+    let gone = std::time::SystemTime::now() + std::time::Duration::from_millis(500);
+    p.wait("maintenance passes", |e| e.snapshot().tracker.last_announce.is_some_and(|t| t >= gone));
+    std::fs::rename(away.path().join("a.txt"), p.dir.path().join("a.txt")).unwrap();
+    p.wait("the file back in the folder", |e| !e.snapshot().files.is_empty());
+    p.wait("the tracker lists it again", |e| e.search(by_name.clone()).is_ok_and(|r| r.len() == 1));
+}

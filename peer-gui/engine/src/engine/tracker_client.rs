@@ -201,6 +201,10 @@ impl Session {
     /// taken for another request's).
     fn update(&mut self, settings: &Settings, library: &Library) -> Result<(), TrackerError> {
         let (seed, leech) = library.seed_and_leech();
+        // A file we stopped seeding may be forgotten by the tracker, name
+        // and size included (update carries keys only): if it comes back,
+        // it is announced again.
+        self.announced.retain(|k| seed.iter().any(|e| e.key == *k));
         if self.update_unanswered || seed.iter().any(|e| !self.announced.contains(&e.key)) {
             return self.announce(settings, library);
         }

@@ -25,10 +25,14 @@ pub struct Tracker {
 
 impl Tracker {
     pub fn start() -> Self {
+        Self::with_settings("")
+    }
+
+    /// A tracker with extra `tracker_*` lines in its configuration.
+    pub fn with_settings(extra: &str) -> Self {
         let _ = env_logger::builder().is_test(true).try_init();
-        let config =
-            common::config::TrackerConfig::parse(Path::new("t.ini"), "tracker_ip = 127.0.0.1\ntracker_port = 1\n")
-                .unwrap();
+        let text = format!("tracker_ip = 127.0.0.1\ntracker_port = 1\n{extra}");
+        let config = common::config::TrackerConfig::parse(Path::new("t.ini"), &text).unwrap();
         let listener = tracker::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = tracker::Shutdown::new();
