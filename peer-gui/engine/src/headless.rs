@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use common::protocol::FileEntry;
 
 use crate::engine::settings::load_settings;
-use crate::engine::{DownloadState, DownloadStatus, Engine, Event, Transfers};
+use crate::engine::{DownloadState, DownloadStatus, Engine, Event, Resume, Transfers};
 
 /// Eirb2Share peer, without a window.
 ///
@@ -77,7 +77,10 @@ fn run(args: Args) -> Result<ExitCode, String> {
         return Ok(ExitCode::SUCCESS);
     }
     let settings = load_settings(args.config.as_deref(), args.peer).map_err(|e| e.to_string())?;
-    let engine = Engine::start(settings).map_err(|e| e.to_string())?;
+    // A search is a one-off: downloads left in the folder stay for
+    // `share` or `download` to resume.
+    let resume = if matches!(args.command, Command::Search { .. }) { Resume::Nothing } else { Resume::LeftDownloads };
+    let engine = Engine::start_with(settings, resume).map_err(|e| e.to_string())?;
     match args.command {
         Command::Share => share(engine),
         Command::Search { criteria } => search(&engine, &criteria),

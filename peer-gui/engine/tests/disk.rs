@@ -1,46 +1,86 @@
-//! A full disk stops the download with a clear error and keeps what was
-//! verified. Needs root to mount a 1 MiB tmpfs (CI runs as root).
+//! Disk space: a download that cannot fit fails at once and leaves
+//! nothing behind; one that started survives the disk filling up. Needs
+//! root to mount small tmpfs file systems (CI runs as root).
 
 mod support;
 use std::process::Command;
+use std::sync::Arc;
 
 use peer::engine::{DownloadError, DownloadState};
+use support::fake::{Behaviour, FakePeer};
 use support::*;
 
-struct Mount(std::path::PathBuf);
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+struct Mount(tempfile::TempDir);
+
+impl Mount {
+    /// A tmpfs of `size` (as mount's `size=`), or None without root.
+    fn tmpfs(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        if !mounted.is_ok_and(|o| o.status.success()) {
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return None;
+        }
+        Some(Self(dir))
+    }
+
+    /// The folder as a peer's (unmounted when the returned guard drops).
+    fn folder(&self) -> tempfile::TempDir {
+        tempfile::TempDir::new_in(self.0.path()).unwrap()
     }
 }
 
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
 #[test]
-fn full_disk_stops_with_a_clear_error_and_keeps_verified_pieces() {
-    let dir = tempfile::tempdir().unwrap();
-    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(dir.path()).output();
-    if !mounted.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: mounting a tmpfs needs root");
-        return;
-    }
-    let _mount = Mount(dir.path().to_owned());
+fn a_download_that_cannot_fit_fails_at_once_and_leaves_nothing() {
+    let Some(disk) = Mount::tmpfs("1m") else { return };
     let tracker = Tracker::start();
-    let seed_dir = tempfile::tempdir().unwrap();
     let data = random_bytes(3 << 20, 9);
-    std::fs::write(seed_dir.path().join("huge.bin"), &data).unwrap();
-    let seeder = Peer::in_dir(1, tracker.addr, seed_dir);
-    seeder.wait_sharing();
-    let leecher = Peer::in_dir(2, tracker.addr, dir);
+    let _seeder = seeder_with(tracker.addr, 1, "huge.bin", &data);
+    let leecher = Peer::in_dir(2, tracker.addr, disk.folder());
     let status = leecher.download_and_wait(leecher.find("huge.bin"));
-    match &status.state {
-        DownloadState::Error(DownloadError::DiskFull { .. }) => {}
-        other => panic!("expected a disk-full error, got {other:?}"),
-    }
-    assert!(status.verified_bytes > 0 && status.verified_bytes < data.len() as u64);
-    let names: Vec<String> = std::fs::read_dir(leecher.dir.path())
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(names.iter().any(|n| n.ends_with(".part")), "the partial file is kept: {names:?}");
-    assert!(!names.contains(&"huge.bin".to_owned()), "no file under its final name: {names:?}");
+    assert!(matches!(status.state, DownloadState::Error(DownloadError::DiskFull { .. })), "{:?}", status.state);
+    assert_eq!(status.fetched_pieces, 0, "nothing fetched to be thrown away");
+    let left: Vec<String> = names(leecher.dir.path()).into_iter().filter(|n| n != ".eirb2share-keys").collect();
+    assert!(left.is_empty(), "nothing left behind: {left:?}");
+}
+
+#[test]
+fn a_started_download_survives_the_disk_filling_up_and_keeps_its_manifest() {
+    let Some(disk) = Mount::tmpfs("4m") else { return };
+    let tracker = Tracker::start();
+    let data = Arc::new(random_bytes(1 << 20, 10));
+    let seeder = FakePeer::start(tracker.addr, "fits.bin", data.clone(), digest_of(&data), Behaviour::FirstOnly);
+    seeder.gate.set(false);
+    let leecher = Peer::in_dir(3, tracker.addr, disk.folder());
+    let id = leecher.engine.download(leecher.find("fits.bin")).unwrap();
+    leecher.wait("the download's files in place", |e| e.snapshot().files.iter().any(|f| f.partial));
+    // Something else takes every free byte.
+    let mut filler = std::fs::File::create(disk.0.path().join("filler")).unwrap();
+    let block = vec![0u8; 64 << 10];
+    while std::io::Write::write_all(&mut filler, &block).is_ok() {}
+    drop(filler);
+    seeder.gate.set(true);
+    leecher.wait("done", |e| e.download_status(id).is_some_and(|s| s.state.is_finished()));
+    let status = leecher.engine.download_status(id).unwrap();
+    assert_eq!(status.state, DownloadState::Done);
+    assert!(std::fs::read(leecher.dir.path().join("fits.bin")).unwrap() == *data);
+    let left: Vec<String> =
+        names(leecher.dir.path()).into_iter().filter(|n| n.ends_with("tmp") || n.ends_with(".part")).collect();
+    assert!(left.is_empty(), "no temporary file left: {left:?}");
 }

@@ -118,13 +118,26 @@ fn tracker_and_two_headless_peers() {
     // The tracker saw the seeder's own address.
     wait_line(&tracker, "announce from 127.0.0.21:");
 
-    let found = run(peer(&config, 2, &["search", "filename=\"movie.bin\""]));
+    let key = run(peer(&config, 1, &["hash", d1.join("movie.bin").to_str().unwrap()]));
+    let key = String::from_utf8(key.stdout).unwrap();
+    // A download of it left by an earlier run: a search must not resume it.
+    let left = d2.join(format!(".movie.bin.{}.manifest", &key.trim()[..16]));
+    std::fs::write(
+        &left,
+        format!("eirb2share-manifest 2\nmovie.bin 3000000 4096 {}\n{}\n", key.trim(), "0".repeat(184)),
+    )
+    .unwrap();
+    let mut search = peer(&config, 2, &["search", "filename=\"movie.bin\""]);
+    search.env("RUST_LOG", "info");
+    let found = run(search);
     assert!(found.status.success(), "{}", String::from_utf8_lossy(&found.stderr));
+    assert!(!String::from_utf8_lossy(&found.stderr).contains("resuming"), "a search resumed a download");
+    let names: Vec<String> =
+        std::fs::read_dir(&d2).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(names.iter().all(|n| !n.ends_with(".part") && n != "movie.bin"), "{names:?}");
     let stdout = String::from_utf8(found.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{stdout:?}");
-    let key = run(peer(&config, 1, &["hash", d1.join("movie.bin").to_str().unwrap()]));
-    let key = String::from_utf8(key.stdout).unwrap();
     // 3,000,000 bytes: our rule picks 4 KiB pieces.
     assert_eq!(lines[0], format!("movie.bin 3000000 4096 {}", key.trim()));
 

@@ -66,6 +66,8 @@ fn corrupt_disconnecting_and_lying_peers_are_dropped() {
     assert!(std::fs::read(leecher.dir.path().join("x.bin")).unwrap() == *data, "the file must be exact");
     assert!(corrupt.served.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the corrupt peer was asked");
     assert!(status.dropped.contains(&corrupt.addr), "corrupt peer not dropped: {:?}", status.dropped);
+    let bans = |peer| status.dropped.iter().filter(|&&p| p == peer).count();
+    assert!(status.dropped.iter().all(|&p| bans(p) == 1), "a peer dropped more than once: {:?}", status.dropped);
     assert_eq!(status.sources.get(&corrupt.addr), None, "no corrupt piece was accepted");
     assert_eq!(status.sources.get(&liar.addr), None);
     assert!(status.sources.contains_key(&honest.engine.settings().listen));

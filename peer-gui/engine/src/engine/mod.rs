@@ -49,6 +49,14 @@ pub enum EngineError {
     Thread(std::io::Error),
 }
 
+/// What a starting engine does with the downloads an earlier run left
+/// in the folder (their manifests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    LeftDownloads,
+    Nothing,
+}
+
 /// A local file as the UI lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalFileInfo {
@@ -109,15 +117,30 @@ impl Engine {
     /// background), connects to the tracker and resumes downloads left by
     /// an earlier run.
     pub fn start(settings: Settings) -> Result<Self, EngineError> {
+        Self::start_with(settings, Resume::LeftDownloads)
+    }
+
+    /// Starts a peer, resuming the downloads an earlier run left or not
+    /// (a one-off search must not start downloads).
+    pub fn start_with(settings: Settings, resume: Resume) -> Result<Self, EngineError> {
         let listener = TcpListener::bind(settings.listen)
             .map_err(|source| EngineError::Listen { addr: settings.listen, source })?;
-        Self::with_listener(settings, listener, Events::default())
+        Self::open(settings, listener, Events::default(), resume)
     }
 
     /// Like [`Engine::start`] with a bound listener (tests bind port 0)
     /// and the event hub to report to (subscribe before starting to see
     /// the first events).
-    pub fn with_listener(mut settings: Settings, listener: TcpListener, events: Events) -> Result<Self, EngineError> {
+    pub fn with_listener(settings: Settings, listener: TcpListener, events: Events) -> Result<Self, EngineError> {
+        Self::open(settings, listener, events, Resume::LeftDownloads)
+    }
+
+    fn open(
+        mut settings: Settings,
+        listener: TcpListener,
+        events: Events,
+        resume: Resume,
+    ) -> Result<Self, EngineError> {
         settings.listen =
             listener.local_addr().map_err(|source| EngineError::Listen { addr: settings.listen, source })?;
         let library = Arc::new(Library::open(&settings.dir, settings.piece_size)?);
@@ -167,7 +190,9 @@ impl Engine {
             files_cache: Mutex::new((u64::MAX, Arc::from(Vec::new()))),
             rescanning: Arc::default(),
         };
-        engine.resume_left_downloads();
+        if resume == Resume::LeftDownloads {
+            engine.resume_left_downloads();
+        }
         Ok(engine)
     }
 

@@ -35,12 +35,44 @@ pub enum Behaviour {
     /// Answers the first request on a connection, then never another
     /// (the connection stays open, as a peer gone quiet).
     ServeThenHold,
+    /// Answers `getpieces` with a `data` reply that never ends, as fast as
+    /// it can (each connection counted in `served`).
+    FloodData,
+    /// Answers `gethashes` with the start of a `hashes` line, then one
+    /// more byte a second, never ending it (counted in `served` once).
+    DripHashes,
 }
 
 pub struct FakePeer {
     pub addr: SocketAddr,
     pub served: Arc<AtomicU64>,
+    /// Connections that asked for pieces (sent `interested`): download
+    /// links, not piece-list requests.
+    pub links: Arc<AtomicU64>,
+    /// While closed, `getpieces` waits for it to open (piece lists and
+    /// buffermaps are still answered).
+    pub gate: Arc<Gate>,
     _tracker: TcpStream,
+}
+
+#[derive(Debug)]
+pub struct Gate {
+    open: parking_lot::Mutex<bool>,
+    changed: parking_lot::Condvar,
+}
+
+impl Gate {
+    pub fn set(&self, open: bool) {
+        *self.open.lock() = open;
+        self.changed.notify_all();
+    }
+
+    fn pass(&self) {
+        let mut open = self.open.lock();
+        while !*open {
+            self.changed.wait(&mut open);
+        }
+    }
 }
 
 impl FakePeer {
@@ -54,12 +86,14 @@ impl FakePeer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let served = Arc::new(AtomicU64::new(0));
-        let s = served.clone();
+        let gate = Arc::new(Gate { open: parking_lot::Mutex::new(true), changed: parking_lot::Condvar::new() });
+        let links = Arc::new(AtomicU64::new(0));
+        let (s, g, l) = (served.clone(), gate.clone(), links.clone());
         let d = digest.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
-                let (data, digest, served) = (data.clone(), d.clone(), s.clone());
-                std::thread::spawn(move || serve(stream, &data, &digest, behaviour, &served));
+                let (data, digest, served, gate, links) = (data.clone(), d.clone(), s.clone(), g.clone(), l.clone());
+                std::thread::spawn(move || serve(stream, &data, &digest, behaviour, &served, &gate, &links));
             }
         });
         let mut t = TcpStream::connect(tracker).unwrap();
@@ -73,11 +107,19 @@ impl FakePeer {
         let mut reply = String::new();
         BufReader::new(&t).read_line(&mut reply).unwrap();
         assert_eq!(reply, "ok\n");
-        Self { addr, served, _tracker: t }
+        Self { addr, served, links, gate, _tracker: t }
     }
 }
 
-fn serve(stream: TcpStream, data: &[u8], digest: &FileDigest, behaviour: Behaviour, served: &AtomicU64) {
+fn serve(
+    stream: TcpStream,
+    data: &[u8],
+    digest: &FileDigest,
+    behaviour: Behaviour,
+    served: &AtomicU64,
+    gate: &Gate,
+    links: &AtomicU64,
+) {
     let layout = digest.layout;
     let key = digest.key.clone();
     let layouts = |k: &FileKey| (*k == key).then_some(layout);
@@ -87,6 +129,9 @@ fn serve(stream: TcpStream, data: &[u8], digest: &FileDigest, behaviour: Behavio
     let holds = |i: u32| behaviour != Behaviour::EvenOnly || i.is_multiple_of(2);
     loop {
         let Ok((message, used)) = wire.recv(&layouts) else { return };
+        if matches!(message, PeerMessage::Interested { .. }) {
+            links.fetch_add(1, Ordering::SeqCst);
+        }
         let reply: Option<(FileKey, Vec<u32>)> = match message {
             PeerMessage::Interested { key } | PeerMessage::Have { key, .. } => {
                 let mut map = BufferMap::empty(layout.piece_count());
@@ -94,6 +139,15 @@ fn serve(stream: TcpStream, data: &[u8], digest: &FileDigest, behaviour: Behavio
                 wire.consume(used);
                 let _ = wire.send(&PeerMessage::Have { key, map });
                 None
+            }
+            PeerMessage::GetHashes { key } if behaviour == Behaviour::DripHashes => {
+                served.fetch_add(1, Ordering::SeqCst);
+                let _ = write!(wire.stream(), "hashes {key} [");
+                // The fake's own pace, not the test's synchronisation.
+                while wire.stream().write_all(b"0").is_ok() {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+                return;
             }
             PeerMessage::GetHashes { key } => {
                 wire.consume(used);
@@ -109,6 +163,14 @@ fn serve(stream: TcpStream, data: &[u8], digest: &FileDigest, behaviour: Behavio
         };
         let Some((key, indices)) = reply else { continue };
         wire.consume(used);
+        gate.pass();
+        if behaviour == Behaviour::FloodData {
+            served.fetch_add(1, Ordering::SeqCst);
+            let junk = vec![b'7'; 1 << 16];
+            let _ = write!(wire.stream(), "data {key} [{}:", indices.first().copied().unwrap_or(0));
+            while wire.stream().write_all(&junk).is_ok() {}
+            return;
+        }
         replies += 1;
         if behaviour == Behaviour::ServeThenHold && replies > 1 {
             continue;

@@ -35,7 +35,20 @@ pub enum Event {
     Need(LinkId, Sender<Vec<u32>>),
     Verified(LinkId, u32),
     Failed(LinkId, u32, Failure),
-    Gone(LinkId, String),
+    Gone(LinkId, Gone),
+}
+
+/// Why a link ended.
+#[derive(Debug)]
+pub enum Gone {
+    /// Stopped, or nothing left to fetch from this peer for now.
+    Done,
+    /// The connection failed or the peer closed it.
+    Lost(String),
+    /// The peer broke the protocol (a malformed or oversized message).
+    Violation(String),
+    /// A bug on our side; the link was stopped cleanly anyway.
+    Panicked(String),
 }
 
 #[derive(Debug)]
@@ -81,11 +94,12 @@ impl Link {
     /// lives on).
     pub fn run(self) {
         let why = match ended(|| self.serve()) {
-            Ended::Done => "done".to_owned(),
-            Ended::Failed(e) => e.to_string(),
+            Ended::Done => Gone::Done,
+            Ended::Failed(WireError::Parse(e)) => Gone::Violation(e.to_string()),
+            Ended::Failed(e) => Gone::Lost(e.to_string()),
             Ended::Panicked(what) => {
                 log::error!("{}: the link to {} panicked: {what}", self.entry.name, self.peer);
-                format!("internal error: {what}")
+                Gone::Panicked(what)
             }
         };
         let _ = self.events.send(Event::Gone(self.id, why));

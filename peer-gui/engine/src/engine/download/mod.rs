@@ -25,7 +25,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, select, tick, unbounded};
 use parking_lot::Mutex;
 
 pub use self::error::DownloadError;
-use self::link::{Event, Failure, Link};
+use self::link::{Event, Failure, Gone, Link};
 pub use self::progress::{DownloadState, DownloadStatus, Received};
 use self::scheduler::{LinkId, Scheduler};
 use self::sources::{discover, fetch_hashes, first_peers, stopping};
@@ -318,6 +318,8 @@ impl Coordinator {
                         self.pause(ctx);
                         return Err(disk_error(&ctx.settings, &e));
                     }
+                    // A banned peer's last pieces in flight count no more.
+                    _ if peer.is_some_and(|p| self.banned.contains(&p)) => {}
                     Failure::BadHash | Failure::Unasked => {
                         if let Some(peer) = peer {
                             let strikes = self.strikes.entry(peer).or_default();
@@ -348,11 +350,24 @@ impl Coordinator {
             Event::Gone(link, why) => {
                 self.running.remove(&link);
                 self.scheduler.drop_link(link);
-                if let Some(l) = self.links.remove(&link) {
-                    log::debug!("{}: link to {} ended: {why}", self.entry.name, l.peer);
+                let peer = self.peer_of.get(&link).copied();
+                if self.links.remove(&link).is_some()
+                    && let Some(peer) = peer
+                {
+                    match &why {
+                        // Reconnecting would only bring the same bytes.
+                        Gone::Violation(e) if !self.banned.contains(&peer) => {
+                            log::warn!("{}: dropping {peer}: it broke the protocol ({e})", self.entry.name);
+                            self.ban(ctx, link, peer);
+                        }
+                        _ => log::debug!("{}: link to {peer} ended: {why:?}", self.entry.name),
+                    }
                 }
                 self.connected.remove(&link);
                 ctx.status.lock().peers = self.connected.len();
+                if self.links.is_empty() && !self.paused {
+                    set_state(ctx, DownloadState::Stalled("no peer is sending; looking for others".into()));
+                }
             }
         }
         Ok(false)

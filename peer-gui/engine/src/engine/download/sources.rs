@@ -3,15 +3,17 @@
 //! whose list matches the key.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::hashing::{PieceHash, hashes_match};
 use common::protocol::{FileEntry, PeerAddr, PeerMessage};
 use common::{FileKey, Layout};
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
+use parking_lot::Mutex;
 
 use super::error::DownloadError;
-use super::{Context, Control, link};
+use super::{Context, Control};
 use crate::engine::net::connect_from;
 use crate::engine::tracker_client::{Request, TrackerError};
 use crate::engine::wire::Wire;
@@ -86,58 +88,140 @@ pub fn stopping(ctx: &Context) -> bool {
 /// Why one peer gave no piece list.
 enum NoList {
     Unreachable(std::io::Error),
+    Mismatched,
     Refused(String),
 }
 
-/// Gets the piece hashes from the first peer whose list matches the key.
+/// Peers asked for the piece list at once.
+const HASH_ASKS: usize = 8;
+/// The piece list from every peer asked must come within this, whatever
+/// they send: a peer that drips its list byte by byte cannot hold a
+/// download (nor a shutdown) for longer.
+const HASHES_DEADLINE: Duration = Duration::from_secs(30);
+/// A peer that sends nothing for this long is given up.
+const HASHES_SILENCE: Duration = Duration::from_secs(5);
+
+/// One peer being asked: its socket, shut down to stop the asking (also
+/// if it connects after the stop).
+#[derive(Debug, Default)]
+struct Asked {
+    stopped: bool,
+    socket: Option<std::net::TcpStream>,
+}
+
+type Asking = Arc<Mutex<Asked>>;
+
+/// Gets the piece hashes from the first peer whose list matches the key,
+/// asking up to [`HASH_ASKS`] peers at once (in random order, so peers
+/// that never answer cannot all come first), within [`HASHES_DEADLINE`].
+/// A Stop or Cancel closes every socket at once.
 pub fn fetch_hashes(
     ctx: &Context,
     entry: &FileEntry,
     layout: &Layout,
     peers: &[SocketAddr],
 ) -> Result<Vec<PieceHash>, DownloadError> {
+    let mut waiting: Vec<SocketAddr> = peers.to_vec();
+    fastrand::shuffle(&mut waiting);
+    let (tx, answers) = unbounded::<(SocketAddr, Result<Vec<PieceHash>, NoList>)>();
+    let mut asking: Vec<Asking> = Vec::new();
+    let mut running = 0;
     let (mut unreachable, mut mismatched, mut refused) = (0, 0, 0);
-    for &peer in peers {
-        if stopping(ctx) {
-            return Err(DownloadError::Stopped);
-        }
-        match ask_hashes(ctx, entry, layout, peer) {
-            Ok(hashes) if hashes_match(&entry.key, layout, &hashes) => return Ok(hashes),
-            Ok(_) => {
-                mismatched += 1;
-                log::warn!("{}: {peer} sent a piece list that does not match the key", entry.name);
-            }
-            Err(NoList::Unreachable(e)) => {
-                unreachable += 1;
-                log::info!("{}: cannot reach {peer}: {e}", entry.name);
-            }
-            Err(NoList::Refused(e)) => {
-                refused += 1;
-                log::info!("{}: no piece list from {peer}: {e}", entry.name);
+    let deadline = crossbeam_channel::at(Instant::now() + HASHES_DEADLINE);
+    let stop_all = |asking: &[Asking]| {
+        for a in asking {
+            let mut a = a.lock();
+            a.stopped = true;
+            if let Some(s) = a.socket.take() {
+                let _ = s.shutdown(std::net::Shutdown::Both);
             }
         }
-    }
-    Err(DownloadError::NoPieceList { unreachable, mismatched, refused })
+    };
+    let outcome = loop {
+        while running < HASH_ASKS
+            && let Some(peer) = waiting.pop()
+        {
+            let socket: Asking = Arc::default();
+            asking.push(socket.clone());
+            let (tx, source, limits, entry, layout) =
+                (tx.clone(), ctx.settings.listen.ip(), ctx.settings.limits(), entry.clone(), *layout);
+            let spawned = std::thread::Builder::new().name("gethashes".into()).spawn(move || {
+                let _ = tx.send((peer, ask_hashes(source, limits, &entry, &layout, peer, &socket)));
+            });
+            match spawned {
+                Ok(_) => running += 1,
+                Err(e) => log::warn!("cannot start a thread to ask {peer}: {e}"),
+            }
+        }
+        if running == 0 {
+            break Err(DownloadError::NoPieceList { unreachable, mismatched, refused });
+        }
+        select! {
+            recv(answers) -> answer => {
+                let Ok((peer, answer)) = answer else { continue };
+                running -= 1;
+                match answer {
+                    Ok(hashes) => break Ok(hashes),
+                    Err(NoList::Mismatched) => {
+                        mismatched += 1;
+                        log::warn!("{}: {peer} sent a piece list that does not match the key", entry.name);
+                    }
+                    Err(NoList::Unreachable(e)) => {
+                        unreachable += 1;
+                        log::info!("{}: cannot reach {peer}: {e}", entry.name);
+                    }
+                    Err(NoList::Refused(e)) => {
+                        refused += 1;
+                        log::info!("{}: no piece list from {peer}: {e}", entry.name);
+                    }
+                }
+            }
+            recv(ctx.controls) -> c => {
+                if matches!(c, Ok(Control::Stop | Control::Cancel) | Err(_)) {
+                    break Err(DownloadError::Stopped);
+                }
+            }
+            recv(deadline) -> _ => {
+                log::info!("{}: no matching piece list within {} s", entry.name, HASHES_DEADLINE.as_secs());
+                refused += running + waiting.len();
+                break Err(DownloadError::NoPieceList { unreachable, mismatched, refused });
+            }
+        }
+    };
+    // The others stop at once; their threads end on the closed sockets.
+    stop_all(&asking);
+    outcome
 }
 
-fn ask_hashes(ctx: &Context, entry: &FileEntry, layout: &Layout, peer: SocketAddr) -> Result<Vec<PieceHash>, NoList> {
+fn ask_hashes(
+    source: std::net::IpAddr,
+    limits: common::protocol::Limits,
+    entry: &FileEntry,
+    layout: &Layout,
+    peer: SocketAddr,
+    socket: &Asking,
+) -> Result<Vec<PieceHash>, NoList> {
     let key = entry.key.clone();
     let layouts = |k: &FileKey| (*k == key).then_some(*layout);
-    let stream = connect_from(ctx.settings.listen.ip(), peer, Duration::from_secs(3)).map_err(NoList::Unreachable)?;
+    let stream = connect_from(source, peer, Duration::from_secs(3)).map_err(NoList::Unreachable)?;
     let failed = |e: &dyn std::fmt::Display| NoList::Refused(e.to_string());
-    stream.set_read_timeout(Some(link::STALL)).map_err(|e| failed(&e))?;
-    let mut wire = Wire::new(stream, ctx.settings.limits());
-    wire.send(&PeerMessage::GetHashes { key: entry.key.clone() }).map_err(|e| failed(&e))?;
-    // A peer that keeps talking without ever sending the list must not
-    // hold the download (or a shutdown) forever.
-    let deadline = Instant::now() + link::STALL;
-    loop {
-        if Instant::now() > deadline {
-            return Err(NoList::Refused("no piece list in time".into()));
+    stream.set_read_timeout(Some(HASHES_SILENCE)).map_err(|e| failed(&e))?;
+    stream.set_write_timeout(Some(HASHES_SILENCE)).map_err(|e| failed(&e))?;
+    {
+        let mut asked = socket.lock();
+        if asked.stopped {
+            return Err(NoList::Refused("stopped".into()));
         }
+        asked.socket = Some(stream.try_clone().map_err(|e| failed(&e))?);
+    }
+    let mut wire = Wire::new(stream, limits);
+    wire.send(&PeerMessage::GetHashes { key: entry.key.clone() }).map_err(|e| failed(&e))?;
+    loop {
         let (message, used) = wire.recv(&layouts).map_err(|e| failed(&e))?;
         let found = match message {
-            PeerMessage::Hashes { key, hashes } if key == entry.key => Some(Ok(hashes)),
+            PeerMessage::Hashes { key, hashes } if key == entry.key => {
+                Some(if hashes_match(&entry.key, layout, &hashes) { Ok(hashes) } else { Err(NoList::Mismatched) })
+            }
             PeerMessage::Error(text) => Some(Err(NoList::Refused(format!("it answered: {text}")))),
             _ => None,
         };

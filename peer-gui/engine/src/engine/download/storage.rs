@@ -3,9 +3,17 @@
 //! `.NAME.KEY.manifest` beside it lists the verified pieces so a restart
 //! resumes. On completion the data is flushed and the `.part` file is
 //! renamed atomically to NAME. An existing NAME is never overwritten.
+//!
+//! Both files get their space when the download starts: a download that
+//! cannot fit fails at once, and one that started is not stopped when
+//! something else fills the disk, nor does it forget what it verified
+//! (the manifest is rewritten in place, always the same length, so a save
+//! needs no new block). A save cut by a crash may mix old and new bytes of
+//! the list: harmless, as every piece it lists is checked against its hash
+//! again on resume.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +26,8 @@ pub struct Storage {
     pub manifest: PathBuf,
     pub target: PathBuf,
     file: File,
+    /// The manifest, kept open and rewritten in place.
+    manifest_file: File,
     /// The same file opened with `O_DIRECT` where the file system allows:
     /// whole aligned pieces go straight to the device, without the copy
     /// into the page cache that dominated the CPU of a download.
@@ -25,16 +35,30 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Opens (or creates) the `.part` file for `entry` in `dir`.
+    /// Opens (or creates) the `.part` file for `entry` in `dir` and its
+    /// manifest, and reserves their space. On failure, files this call
+    /// created are removed.
     pub fn open(dir: &Path, entry: &FileEntry) -> io::Result<Self> {
         let (part, manifest) = paths(dir, &entry.name, &entry.key);
+        let mut created = Created { part: (!part.exists()).then(|| part.clone()), manifest: None };
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&part)?;
         file.set_len(entry.length)?;
+        reserve(&file, entry.length)?;
+        created.manifest = (!manifest.exists()).then(|| manifest.clone());
+        let manifest_file = OpenOptions::new().write(true).create(true).truncate(false).open(&manifest)?;
+        if created.manifest.is_some() {
+            // A new download: an empty list, on disk before any piece.
+            let layout = Layout::new(entry.length, entry.piece_size)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            write_manifest(&manifest_file, entry, &BufferMap::empty(layout.piece_count()))?;
+        }
         let direct = {
             use std::os::unix::fs::OpenOptionsExt;
             OpenOptions::new().write(true).custom_flags(libc::O_DIRECT).open(&part).ok()
         };
-        Ok(Self { part, manifest, target: dir.join(entry.name.as_str()), file, direct })
+        let storage = Self { part, manifest, target: dir.join(entry.name.as_str()), file, manifest_file, direct };
+        created.keep();
+        Ok(storage)
     }
 
     pub fn write_piece(&self, layout: &Layout, index: u32, bytes: &[u8]) -> io::Result<()> {
@@ -60,15 +84,9 @@ impl Storage {
         self.file.read_exact_at(buf, layout.offset(index))
     }
 
-    /// Records the verified pieces (write to a temporary name, rename).
+    /// Records the verified pieces, in place.
     pub fn save_manifest(&self, entry: &FileEntry, verified: &BufferMap) -> io::Result<()> {
-        let tmp = self.manifest.with_extension("manifest.tmp");
-        let mut out = File::create(&tmp)?;
-        writeln!(out, "{MANIFEST_HEADER}")?;
-        writeln!(out, "{entry}")?;
-        writeln!(out, "{}", hex::encode(verified.as_bytes()))?;
-        out.sync_data()?;
-        std::fs::rename(&tmp, &self.manifest)
+        write_manifest(&self.manifest_file, entry, verified)
     }
 
     /// Flushes the data and renames it to its final name, refusing to
@@ -77,6 +95,7 @@ impl Storage {
         self.file.sync_all()?;
         drop(self.direct);
         drop(self.file);
+        drop(self.manifest_file);
         // hard_link fails if the target exists: no overwrite, no race.
         std::fs::hard_link(&self.part, &self.target).map_err(|e| {
             if e.kind() == io::ErrorKind::AlreadyExists {
@@ -89,6 +108,53 @@ impl Storage {
         let _ = std::fs::remove_file(&self.manifest);
         Ok(self.target)
     }
+}
+
+/// Files a failed [`Storage::open`] created, removed unless kept.
+struct Created {
+    part: Option<PathBuf>,
+    manifest: Option<PathBuf>,
+}
+
+impl Created {
+    fn keep(mut self) {
+        self.part = None;
+        self.manifest = None;
+    }
+}
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        for path in [self.part.take(), self.manifest.take()].into_iter().flatten() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Gives `file` its `len` bytes of disk now (already written ranges are
+/// kept). A file system that cannot preallocate is left to allocate as
+/// pieces come, as before.
+fn reserve(file: &File, len: u64) -> io::Result<()> {
+    use rustix::io::Errno;
+    if len == 0 {
+        return Ok(());
+    }
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
+        Ok(()) | Err(Errno::OPNOTSUPP | Errno::NOSYS) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The whole manifest at offset 0; its length depends only on the entry,
+/// so rewriting it needs no new block.
+fn write_manifest(file: &File, entry: &FileEntry, verified: &BufferMap) -> io::Result<()> {
+    let text = format!("{MANIFEST_HEADER}\n{entry}\n{}\n", hex::encode(verified.as_bytes()));
+    file.write_all_at(text.as_bytes(), 0)?;
+    // A manifest of another length (an older format) is cut to this one.
+    if file.metadata()?.len() != text.len() as u64 {
+        file.set_len(text.len() as u64)?;
+    }
+    file.sync_data()
 }
 
 pub fn paths(dir: &Path, name: &FileName, key: &FileKey) -> (PathBuf, PathBuf) {
