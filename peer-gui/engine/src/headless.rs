@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use common::protocol::FileEntry;
 
 use crate::engine::settings::load_settings;
+use crate::engine::stats::human_bytes as human;
 use crate::engine::{DownloadState, DownloadStatus, Engine, Event, Resume, Transfers};
 
 /// Eirb2Share peer, without a window.
@@ -147,18 +148,6 @@ fn summary(t: &Transfers) -> String {
         human(t.uploaded),
         human(t.downloaded)
     )
-}
-
-/// Bytes as people read them (binary units, like the app).
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
 fn search(engine: &Engine, words: &[String]) -> Result<ExitCode, String> {

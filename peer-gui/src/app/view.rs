@@ -30,16 +30,7 @@ pub struct TabState {
     pub results: Vec<FileEntry>,
 }
 
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
-}
+pub use peer::engine::stats::human_bytes as human_size;
 
 /// The whole window for one peer: tabs, status bar, log, and the search,
 /// results, downloads and files. Returns what the user asked for.
