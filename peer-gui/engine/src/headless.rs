@@ -47,6 +47,10 @@ pub enum Command {
     Download {
         /// `name length piecesize key`, as `search` prints it, or a key.
         what: String,
+        /// Once the file is complete, keep sharing (what a leecher in a
+        /// swarm does) until SIGINT/SIGTERM.
+        #[arg(long)]
+        seed: bool,
     },
     /// Print a file's key.
     Hash {
@@ -85,7 +89,10 @@ fn run(args: Args) -> Result<ExitCode, String> {
     match args.command {
         Command::Share => share(engine),
         Command::Search { criteria } => search(&engine, &criteria),
-        Command::Download { what } => download(&engine, &what),
+        Command::Download { what, seed } => {
+            let done = download(&engine, &what)?;
+            if seed { share(engine) } else { Ok(done) }
+        }
         Command::Hash { .. } => unreachable!("handled above"),
     }
 }

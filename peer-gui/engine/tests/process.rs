@@ -12,14 +12,28 @@ use crossbeam_channel::{Receiver, bounded};
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Proc {
-    child: Child,
+    /// Taken by `terminate`.
+    child: Option<Child>,
     lines: Receiver<String>,
+}
+
+impl Proc {
+    /// SIGTERM, then its exit status (within the timeout).
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        assert!(Command::new("kill").arg(child.id().to_string()).status().unwrap().success());
+        let (tx, exited) = bounded(1);
+        std::thread::spawn(move || tx.send(child.wait()).unwrap());
+        exited.recv_timeout(TIMEOUT).expect("the process did not stop").unwrap()
+    }
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -32,7 +46,7 @@ fn spawn(mut cmd: Command) -> Proc {
             let _ = tx.try_send(line);
         }
     });
-    Proc { child, lines: rx }
+    Proc { child: Some(child), lines: rx }
 }
 
 /// Waits for a stderr line containing `needle`; returns it.
@@ -76,10 +90,9 @@ fn run(mut cmd: Command) -> Output {
     rx.recv_timeout(TIMEOUT).expect("the command did not finish").unwrap()
 }
 
-#[test]
-fn tracker_and_two_headless_peers() {
-    let dir = tempfile::tempdir().unwrap();
-    let tracker_dir = dir.path().join("t");
+/// The tracker binary on 127.0.0.1, an ephemeral port; its process and port.
+fn start_tracker(dir: &Path) -> (Proc, u16) {
+    let tracker_dir = dir.join("t");
     std::fs::create_dir_all(&tracker_dir).unwrap();
     std::fs::write(tracker_dir.join("config.ini"), "tracker_ip = 127.0.0.1\ntracker_port = 5000\n").unwrap();
     let tracker = spawn({
@@ -89,26 +102,41 @@ fn tracker_and_two_headless_peers() {
     });
     let line = wait_line(&tracker, "listening on");
     let port: u16 = line.rsplit_once("listening on ").unwrap().1.split([' ', ':']).nth(1).unwrap().parse().unwrap();
+    (tracker, port)
+}
 
-    let (d1, d2) = (dir.path().join("p1"), dir.path().join("p2"));
-    std::fs::create_dir_all(&d1).unwrap();
-    std::fs::create_dir_all(&d2).unwrap();
-    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+/// A peers' file for peers 1..=n on 127.0.0.2X, each with its folder
+/// `pX` in `dir`; the file and the folders.
+fn peers_config(dir: &Path, tracker_port: u16, n: u32) -> (std::path::PathBuf, Vec<std::path::PathBuf>) {
+    let mut text = format!("tracker_ip = 127.0.0.1\ntracker_port = {tracker_port}\n");
+    let mut folders = Vec::new();
+    for x in 1..=n {
+        let (ip, folder) = (format!("127.0.0.2{x}"), dir.join(format!("p{x}")));
+        std::fs::create_dir_all(&folder).unwrap();
+        text += &format!(
+            "peer{x}_ip = {ip}\npeer{x}_port = {}\npeer{x}_directory_path = {}\npeer{x}_interval = 1000\n",
+            free_port(&ip),
+            folder.display()
+        );
+        folders.push(folder);
+    }
+    let config = dir.join("peers.ini");
+    std::fs::write(&config, text).unwrap();
+    (config, folders)
+}
+
+fn movie() -> Vec<u8> {
+    (0..3_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect()
+}
+
+#[test]
+fn tracker_and_two_headless_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tracker, port) = start_tracker(dir.path());
+    let (config, folders) = peers_config(dir.path(), port, 2);
+    let (d1, d2) = (folders[0].clone(), folders[1].clone());
+    let data = movie();
     std::fs::write(d1.join("movie.bin"), &data).unwrap();
-    let config = dir.path().join("peers.ini");
-    std::fs::write(
-        &config,
-        format!(
-            "tracker_ip = 127.0.0.1\ntracker_port = {port}\n\
-             peer1_ip = 127.0.0.21\npeer1_port = {}\npeer1_directory_path = {}\npeer1_interval = 1000\n\
-             peer2_ip = 127.0.0.22\npeer2_port = {}\npeer2_directory_path = {}\npeer2_interval = 1000\n",
-            free_port("127.0.0.21"),
-            d1.display(),
-            free_port("127.0.0.22"),
-            d2.display()
-        ),
-    )
-    .unwrap();
 
     let mut share = peer(&config, 1, &["share"]);
     share.env("RUST_LOG", "info");
@@ -152,4 +180,32 @@ fn tracker_and_two_headless_peers() {
     // A name that would escape the folder is refused before anything runs.
     let evil = run(peer(&config, 2, &["download", &format!("../evil 1 1 {}", key.trim())]));
     assert!(!evil.status.success());
+}
+
+#[test]
+fn a_seeding_download_keeps_sharing_until_terminated() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_tracker, port) = start_tracker(dir.path());
+    let (config, folders) = peers_config(dir.path(), port, 3);
+    let data = movie();
+    std::fs::write(folders[0].join("movie.bin"), &data).unwrap();
+    let mut share = peer(&config, 1, &["share"]);
+    share.env("RUST_LOG", "info");
+    let seeder = spawn(share);
+    wait_line(&seeder, "announced 1 file(s)");
+    let line = format!(
+        "movie.bin 3000000 4096 {}",
+        common::hashing::digest_reader(&data[..], common::Layout::new(3_000_000, 4096).unwrap()).unwrap().key
+    );
+    let leecher = spawn(peer(&config, 2, &["download", "--seed", &line]));
+    wait_line(&leecher, "movie.bin complete");
+    wait_line(&leecher, "sharing");
+    // The first seeder leaves: the third peer gets the file from the second.
+    drop(seeder);
+    let got = run(peer(&config, 3, &["download", &line]));
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    assert!(std::fs::read(folders[2].join("movie.bin")).unwrap() == data);
+    // SIGTERM ends the seeding cleanly.
+    let status = leecher.terminate();
+    assert!(status.success(), "{status:?}");
 }
