@@ -145,3 +145,17 @@ fn piece_size_is_auto_by_default_set_for_all_or_per_peer() {
         assert!(e.key.as_deref().is_some_and(|k| k.ends_with("piece_size")), "{bad:?}: {e}");
     }
 }
+
+#[test]
+fn per_ip_limits_default_to_lan_sizes_and_take_positive_counts() {
+    let c = TrackerConfig::load(&install("tracker/config.ini")).unwrap();
+    assert_eq!((c.max_connections_per_ip, c.max_peers_per_ip, c.max_files_per_ip), (64, 16, 100_000));
+    let set = "tracker_max_connections_per_ip = 2\ntracker_max_peers_per_ip = 3\ntracker_max_files_per_ip = 4\n";
+    let c = TrackerConfig::parse(Path::new("t.ini"), &format!("{GOOD}{set}")).unwrap();
+    assert_eq!((c.max_connections_per_ip, c.max_peers_per_ip, c.max_files_per_ip), (2, 3, 4));
+    for key in ["tracker_max_connections_per_ip", "tracker_max_peers_per_ip", "tracker_max_files_per_ip"] {
+        let e = tracker_err(&format!("{GOOD}{key} = 0\n"));
+        assert_eq!((e.line, e.key.as_deref()), (Some(3), Some(key)));
+        assert!(e.message.contains("positive whole number"), "{e}");
+    }
+}

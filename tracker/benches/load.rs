@@ -337,7 +337,14 @@ fn main() -> io::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(std::thread::available_parallelism().map_or(2, usize::from));
-    std::fs::write(&config, format!("tracker_ip = 127.0.0.1\ntracker_port = 5000\ntracker_workers = {workers}\n"))?;
+    // 10,000 connections come from 200 addresses (50 peers each), and the
+    // million files of the `look` run from one: lift the per-address
+    // limits, which cost the same to check whatever they are.
+    let limits = "tracker_max_connections_per_ip = 1000000\ntracker_max_peers_per_ip = 1000000\ntracker_max_files_per_ip = 100000000\n";
+    std::fs::write(
+        &config,
+        format!("tracker_ip = 127.0.0.1\ntracker_port = 5000\ntracker_workers = {workers}\n{limits}"),
+    )?;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tracker"));
     command.arg("--config").arg(&config);
     let tracker = spawn(command)?;

@@ -106,6 +106,11 @@ impl Conn {
         }
     }
 
+    /// This connection, as the cache knows it.
+    pub fn owner(&self) -> &crate::cache::Owner {
+        self.session.owner()
+    }
+
     /// Reads what has arrived, answers every complete line.
     pub fn on_readable(&mut self, shared: &Shared, bufs: &mut Buffers, drain: bool) -> Verdict {
         bufs.deadline = None;
@@ -387,7 +392,8 @@ mod tests {
                 key: common::FileKey::parse(format!("{i:032x}").as_bytes()).unwrap(),
             })
             .collect();
-        cache.announce("127.0.0.1:1000".parse().unwrap(), files, [] as [common::FileKey; 0], Instant::now());
+        let (seeder, owner) = ("127.0.0.1:1000".parse().unwrap(), crate::cache::Owner::new());
+        cache.announce(seeder, &owner, files, [] as [common::FileKey; 0], Instant::now()).unwrap();
         let shared = shared(cache);
         let (mut client, mut conn) = pair();
         // 64 requests in one read: about 14 MiB of replies.

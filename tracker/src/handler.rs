@@ -9,7 +9,7 @@ use common::config::TrackerConfig;
 use common::protocol::{PeerAddr, TrackerReply, TrackerRequest};
 use parking_lot::Mutex;
 
-use crate::cache::{Cache, NotAnnounced, PeerId};
+use crate::cache::{Cache, Limits, Owner, PeerId, Refused};
 use crate::shutdown::Shutdown;
 
 /// What every worker shares.
@@ -24,16 +24,39 @@ pub struct Shared {
     pub shutdown: Shutdown,
 }
 
+impl Shared {
+    pub fn new(config: TrackerConfig, shutdown: Shutdown) -> Self {
+        Self {
+            cache: Mutex::new(Cache::with_limits(Limits::from_config(&config))),
+            config,
+            requests: AtomicU64::new(0),
+            shutdown,
+        }
+    }
+}
+
 /// What a connection remembers between its requests.
 #[derive(Debug, Default)]
 pub struct Session {
-    /// The identity this connection announced.
+    /// The peer this connection announced or took over.
     peer: Option<PeerId>,
     /// When this connection last told the cache that `peer` is alive.
     refreshed: Option<Instant>,
+    /// This connection, as the cache knows it (see `cache::owner`).
+    owner: Owner,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.owner.end();
+    }
 }
 
 impl Session {
+    pub fn owner(&self) -> &Owner {
+        &self.owner
+    }
+
     /// Marks the peer alive, at most every `ttl / 16` (and every second):
     /// a write to the peer's entry on every `look` and `getfile` made the
     /// other worker's next access to it a cache miss, for a time stamp
@@ -42,7 +65,7 @@ impl Session {
         let Some(id) = self.peer else { return };
         let every = (ttl / 16).min(Duration::from_secs(1));
         if self.refreshed.is_none_or(|at| now.saturating_duration_since(at) >= every) {
-            cache.touch(id, now);
+            cache.touch(id, &self.owner, now);
             self.refreshed = Some(now);
         }
     }
@@ -61,28 +84,29 @@ pub fn handle(
     match request {
         TrackerRequest::Announce { port, seed, leech } => {
             let id = SocketAddr::new(source.ip(), port);
-            log::info!("announce from {id}: {} seeded, {} leeched", seed.len(), leech.len());
-            shared.cache.lock().announce(id, seed, &leech, now);
+            let (seeded, leeched) = (seed.len(), leech.len());
+            if let Err(why) = shared.cache.lock().announce(id, &session.owner, seed, &leech, now) {
+                return refuse(source, "announce", why);
+            }
+            log::info!("announce from {id}: {seeded} seeded, {leeched} leeched");
             session.peer = Some(id);
             session.refreshed = Some(now);
             TrackerReply::Ok
         }
         TrackerRequest::Update { seed, leech } => {
             let mut cache = shared.cache.lock();
-            let id = session.peer.or_else(|| cache.sole_peer_at(source.ip()));
-            match id.map(|id| cache.update(id, &seed, &leech, now)) {
-                Some(Ok(())) => {
-                    drop(cache);
-                    if session.peer == id {
-                        session.refreshed = Some(now);
-                    }
+            let id = session.peer.map_or_else(|| cache.speaker(source.ip(), &session.owner), Ok);
+            let updated = id.and_then(|id| cache.update(id, &session.owner, &seed, &leech, now).map(|()| id));
+            drop(cache);
+            match updated {
+                Ok(id) => {
+                    // A connection that took its peer over speaks for it
+                    // from now on, as if it had announced.
+                    session.peer = Some(id);
+                    session.refreshed = Some(now);
                     TrackerReply::Ok
                 }
-                None | Some(Err(NotAnnounced)) => {
-                    drop(cache);
-                    log::info!("update from {source} rejected: not announced");
-                    TrackerReply::Error("update before announce: send announce first".into())
-                }
+                Err(why) => refuse(source, "update", why),
             }
         }
         TrackerRequest::Look { criteria } => {
@@ -99,4 +123,9 @@ pub fn handle(
             TrackerReply::Peers { key, peers: peers.into_iter().map(PeerAddr::Ip).collect() }
         }
     }
+}
+
+fn refuse(source: SocketAddr, command: &str, why: Refused) -> TrackerReply {
+    log::info!("{command} from {source} refused: {why}");
+    TrackerReply::Error(why.to_string())
 }

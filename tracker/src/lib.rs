@@ -25,15 +25,13 @@ pub mod sockio;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use common::config::TrackerConfig;
-use parking_lot::Mutex;
 
 pub use shutdown::Shutdown;
 
-use crate::cache::Cache;
 use crate::handler::Shared;
 
 /// Listen backlog: a burst of a thousand connects must not stall.
@@ -53,13 +51,14 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 /// Serves `listener` until `shutdown` is triggered; returns once the
 /// workers have finished the turns they were on.
 pub fn run(listener: TcpListener, config: TrackerConfig, shutdown: Shutdown) -> io::Result<()> {
+    run_shared(listener, Arc::new(Shared::new(config, shutdown)))
+}
+
+/// [`run`] on a state the caller keeps a handle to, until
+/// `shared.shutdown` is triggered.
+pub fn run_shared(listener: TcpListener, shared: Arc<Shared>) -> io::Result<()> {
     raise_fd_limit();
-    let shared = Arc::new(Shared {
-        cache: Mutex::new(Cache::new()),
-        config,
-        requests: AtomicU64::new(0),
-        shutdown: shutdown.clone(),
-    });
+    let shutdown = shared.shutdown.clone();
     let connections = Arc::new(AtomicUsize::new(0));
     log::info!(
         "tracker listening on {} with {} workers (peer time-to-live {:?})",

@@ -17,11 +17,16 @@
 //! mark the slot so that its reads drain the socket (`sockio`). A read
 //! that filled the whole buffer also goes to the back of the queue, so a
 //! flooding client cannot starve the others.
+//!
+//! The reactor also counts open connections per IP address: beyond
+//! `tracker_max_connections_per_ip`, a new connection is told why and
+//! closed before it costs a slot.
 
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap};
-use std::io;
-use std::net::TcpListener;
+use std::io::{self, Write};
+use std::net::{IpAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -86,6 +91,7 @@ pub fn serve(
     let mut reactor = Reactor {
         poll,
         slots: HashMap::default(),
+        per_ip: HashMap::default(),
         deadlines: BinaryHeap::new(),
         scheduled: HashMap::default(),
         next_token: 2,
@@ -120,7 +126,8 @@ impl Drop for StopWorkers {
 struct Reactor {
     poll: Poll,
     /// Looked up once per event: foldhash, not SipHash.
-    slots: HashMap<Token, Arc<Slot>, foldhash::fast::RandomState>,
+    slots: HashMap<Token, Watched, foldhash::fast::RandomState>,
+    per_ip: HashMap<IpAddr, PerIp, foldhash::fast::RandomState>,
     /// When to look at unfinished lines again: the heap orders them, the
     /// map keeps one live entry per connection (an entry not matching it
     /// is stale and skipped), so a client cannot grow the heap faster
@@ -134,6 +141,21 @@ struct Reactor {
     /// This poll round's jobs.
     batch: Vec<Job>,
     pool: Arc<Pool>,
+}
+
+struct Watched {
+    slot: Arc<Slot>,
+    ip: IpAddr,
+}
+
+/// One address's connections.
+#[derive(Default)]
+struct PerIp {
+    open: usize,
+    /// Refused since the last one closed: logged once it closes, so a
+    /// client that keeps reconnecting at its limit is one log line, not
+    /// one per attempt.
+    refused: u64,
 }
 
 impl Reactor {
@@ -161,8 +183,12 @@ impl Reactor {
                     LISTENER => self.accept(listener),
                     WAKER => {}
                     token => {
-                        let Some(slot) = self.slots.get(&token) else { continue };
-                        if event.is_read_closed() || event.is_error() || event.is_priority() {
+                        let Some(Watched { slot, .. }) = self.slots.get(&token) else { continue };
+                        let ended = event.is_read_closed() || event.is_error();
+                        if ended {
+                            slot.client_ended();
+                        }
+                        if ended || event.is_priority() {
                             slot.must_drain();
                         }
                         if slot.on_ready() {
@@ -174,7 +200,9 @@ impl Reactor {
             for note in notes.try_iter() {
                 match note {
                     Note::Closed(token) => {
-                        self.slots.remove(&token);
+                        if let Some(closed) = self.slots.remove(&token) {
+                            self.release(closed.ip);
+                        }
                         self.scheduled.remove(&token);
                     }
                     Note::Deadline(token, at) => self.schedule(token, at),
@@ -198,6 +226,10 @@ impl Reactor {
         loop {
             match listener.accept() {
                 Ok((stream, addr)) => {
+                    if !self.admit(addr.ip()) {
+                        refuse(stream, addr.ip(), self.pool.shared.config.max_connections_per_ip);
+                        continue;
+                    }
                     let setup = stream
                         .set_nonblocking(false)
                         .and_then(|()| stream.set_nodelay(true))
@@ -212,10 +244,14 @@ impl Reactor {
                     match registered {
                         Ok(()) => {
                             log::debug!("{addr}: connected");
-                            self.slots.insert(token, Arc::new(Slot::new(token, Conn::new(stream, addr))));
+                            let slot = Arc::new(Slot::new(token, Conn::new(stream, addr)));
+                            self.slots.insert(token, Watched { slot, ip: addr.ip() });
                             self.pool.connections.fetch_add(1, Ordering::Relaxed);
                         }
-                        Err(e) => log::warn!("{addr}: cannot serve this connection: {e}"),
+                        Err(e) => {
+                            log::warn!("{addr}: cannot serve this connection: {e}");
+                            self.release(addr.ip());
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -234,6 +270,43 @@ impl Reactor {
                     return;
                 }
             }
+        }
+    }
+
+    /// Counts a new connection from `ip`, unless the address is at its
+    /// limit.
+    fn admit(&mut self, ip: IpAddr) -> bool {
+        let limit = self.pool.shared.config.max_connections_per_ip;
+        let at = self.per_ip.entry(ip).or_default();
+        if at.open < limit {
+            at.open += 1;
+            return true;
+        }
+        if at.refused == 0 {
+            log::info!("{ip}: refusing connections beyond {limit} open (tracker_max_connections_per_ip)");
+        }
+        at.refused += 1;
+        false
+    }
+
+    /// A connection from `ip` closed.
+    fn release(&mut self, ip: IpAddr) {
+        let Entry::Occupied(mut at) = self.per_ip.entry(ip) else { return };
+        let counts = at.get_mut();
+        counts.open = counts.open.saturating_sub(1);
+        if counts.refused > 0 {
+            log::info!("{ip}: {} connections were refused at the limit", counts.refused);
+            counts.refused = 0;
+        }
+        if counts.open == 0 {
+            at.remove();
+        }
+        // After a flood of connections, give the tables' memory back (an
+        // address has a connection in `slots`, so `per_ip` is never the
+        // larger).
+        if self.slots.capacity() > 4 * self.slots.len().max(1024) {
+            self.slots.shrink_to(2 * self.slots.len());
+            self.per_ip.shrink_to(2 * self.per_ip.len());
         }
     }
 
@@ -259,13 +332,22 @@ impl Reactor {
                 continue;
             }
             self.scheduled.remove(&token);
-            if let Some(slot) = self.slots.get(&token)
+            if let Some(Watched { slot, .. }) = self.slots.get(&token)
                 && slot.on_timer()
             {
                 self.batch.push(Job::Timer(slot.clone()));
             }
         }
     }
+}
+
+/// Tells a connection beyond its address's limit why, then closes it.
+/// The socket is new: the short line fits in its empty buffer, and a
+/// write that cannot complete at once is not waited for.
+fn refuse(stream: TcpStream, ip: IpAddr, limit: usize) {
+    let line = format!("error too many connections from {ip}: at most {limit} (tracker_max_connections_per_ip)\n");
+    let _ = stream.set_nonblocking(true);
+    let _ = (&stream).write_all(line.as_bytes());
 }
 
 /// `accept` failed for want of descriptors or memory (retried later), not

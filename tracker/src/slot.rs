@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use mio::Token;
 use parking_lot::{Mutex, MutexGuard};
 
+use crate::cache::Owner;
 use crate::conn::Conn;
 
 const IDLE: u8 = 0;
@@ -48,11 +49,23 @@ pub struct Slot {
     /// gives the connection to one thread at a time, so this lock is
     /// never waited on; it is what lets that hand-over stay safe Rust.
     conn: Mutex<Option<Conn>>,
+    /// The connection's claim on its peers, which the reactor ends as
+    /// soon as it sees the client's end, without waiting for a turn.
+    owner: Owner,
 }
 
 impl Slot {
     pub fn new(token: Token, conn: Conn) -> Self {
-        Self { token, state: AtomicU8::new(IDLE), drain: AtomicBool::new(false), conn: Mutex::new(Some(conn)) }
+        let owner = conn.owner().clone();
+        Self { token, state: AtomicU8::new(IDLE), drain: AtomicBool::new(false), conn: Mutex::new(Some(conn)), owner }
+    }
+
+    /// Reactor: the client closed its side or the connection failed, so
+    /// it sends nothing more: its peers may be taken over at once by its
+    /// next connection (see `cache::owner`), which may be served before a
+    /// worker reads this end.
+    pub fn client_ended(&self) {
+        self.owner.end();
     }
 
     /// Reactor, before `on_ready`: the event said the peer closed, failed

@@ -50,3 +50,24 @@ fn a_peer_that_only_asks_stays() {
     }
     assert_eq!(other.ask(&format!("getfile {KEY_A}")), format!("peers {KEY_A} [127.0.0.44:4]"));
 }
+
+/// Issue: a file a peer stopped sharing, forgotten by a maintenance
+/// pass, then shared again, was never found again.
+#[test]
+fn a_file_moved_out_and_back_is_found_again() {
+    let t = TestTracker::with(|c| c.interval = Duration::from_millis(20));
+    let mut peer = t.client_from(46);
+    let mut other = t.client_from(47);
+    let both = format!("a.txt 3 1 {KEY_A} b.txt 4 1 {KEY_B}");
+    assert_eq!(peer.ask(&format!("announce listen 5001 seed [{both}] leech []")), "ok");
+    assert_eq!(peer.ask(&format!("update seed [{KEY_B}] leech []")), "ok");
+    assert!(eventually(|| other.ask("look []") == format!("list [b.txt 4 1 {KEY_B}]") && t.sizes().files == 1));
+    assert_eq!(peer.ask(&format!("announce listen 5001 seed [{both}] leech []")), "ok");
+    assert_eq!(other.ask("look [filename=\"a.txt\"]"), format!("list [a.txt 3 1 {KEY_A}]"));
+    // Taken back by key first, as before the peer's fix, then announced.
+    assert_eq!(peer.ask(&format!("update seed [{KEY_B}] leech []")), "ok");
+    assert!(eventually(|| other.ask("look []") == format!("list [b.txt 4 1 {KEY_B}]") && t.sizes().files == 1));
+    assert_eq!(peer.ask(&format!("update seed [{KEY_A} {KEY_B}] leech []")), "ok");
+    assert_eq!(peer.ask(&format!("announce listen 5001 seed [{both}] leech []")), "ok");
+    assert_eq!(other.ask("look [filename=\"a.txt\"]"), format!("list [a.txt 3 1 {KEY_A}]"));
+}

@@ -9,10 +9,16 @@ fn raise_fd_limit() {
     rlimit::increase_nofile_limit(u64::MAX).unwrap();
 }
 
+/// Client `i` of many, from one of 200 addresses as on a LAN: one
+/// address may open 64 connections and 16 peers.
+fn spread(t: &TestTracker, i: usize) -> Client {
+    t.client_from(2 + (i % 200) as u8)
+}
+
 #[test]
 fn hundreds_of_concurrent_clients_are_all_answered() {
     let t = TestTracker::with(|c| c.workers = 2);
-    let mut clients: Vec<Client> = (0..400).map(|_| t.client()).collect();
+    let mut clients: Vec<Client> = (0..400).map(|i| spread(&t, i)).collect();
     // Everyone is connected at once; each asks, then everyone reads.
     for (i, c) in clients.iter_mut().enumerate() {
         c.send(format!("announce listen {} seed [f{i} {i} 1 {i:032x}] leech []\n", 1000 + i));
@@ -32,7 +38,7 @@ fn hundreds_of_concurrent_clients_are_all_answered() {
 fn thousands_of_idle_connections_do_not_block_a_new_client() {
     raise_fd_limit();
     let t = TestTracker::with(|c| c.workers = 2);
-    let mut idle: Vec<Client> = (0..3000).map(|_| t.client()).collect();
+    let mut idle: Vec<Client> = (0..3000).map(|i| spread(&t, i)).collect();
     assert_eq!(t.client().ask("look []"), "list []");
     // And the idle ones are still served when they speak.
     assert_eq!(idle[0].ask("look []"), "list []");

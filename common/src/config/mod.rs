@@ -68,6 +68,15 @@ pub struct TrackerConfig {
     /// `tracker_partial_timeout` (ms, 10000): a connection holding an
     /// unfinished line this long is closed.
     pub partial_timeout: Duration,
+    /// `tracker_max_connections_per_ip` (64): open connections from one
+    /// IP address; more are refused and closed.
+    pub max_connections_per_ip: usize,
+    /// `tracker_max_peers_per_ip` (16): peers (distinct announced ports)
+    /// at one IP address.
+    pub max_peers_per_ip: usize,
+    /// `tracker_max_files_per_ip` (100000): seeded plus leeched keys over
+    /// the peers of one IP address.
+    pub max_files_per_ip: usize,
 }
 
 /// One peer's settings (`peerX_*` keys).
@@ -136,6 +145,9 @@ impl TrackerConfig {
             max_peers: f.count("tracker_max_peers", 50)?,
             line_pause: f.millis("tracker_line_pause", 500)?,
             partial_timeout: f.millis("tracker_partial_timeout", 10_000)?,
+            max_connections_per_ip: f.count("tracker_max_connections_per_ip", 64)?,
+            max_peers_per_ip: f.count("tracker_max_peers_per_ip", 16)?,
+            max_files_per_ip: f.count("tracker_max_files_per_ip", 100_000)?,
         };
         f.finish()?;
         Ok(config)

@@ -2,8 +2,9 @@
 //! IP address. Most files have one or two holders: those sit inline in
 //! the file's record, so serving `getfile` or moving a peer between files
 //! reads no other memory. Up to 15 are a small vector, scanned; beyond,
-//! a hash set (kept if the file loses holders again), so removing one
-//! never scans thousands.
+//! a hash set, so removing one never scans thousands. The set is kept
+//! while the file loses holders, but shrinks once it is mostly empty:
+//! a flood of peers that expired must not leave its memory behind.
 
 use std::collections::HashSet;
 
@@ -13,7 +14,7 @@ use super::PeerId;
 
 type Set = HashSet<PeerId, foldhash::fast::RandomState>;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Holders {
     /// Fewer than `SPILL_AT`, unordered.
     Few(SmallVec<[PeerId; 2]>),
@@ -53,7 +54,11 @@ impl Holders {
                 }
             }
             Self::Many(set) => {
-                set.remove(peer);
+                // Halving at an eighth keeps the cost of shrinking to a
+                // constant per removal.
+                if set.remove(peer) && set.capacity() > 8 * set.len().max(Self::SPILL_AT) {
+                    set.shrink_to(2 * set.len());
+                }
             }
         }
     }
@@ -62,6 +67,13 @@ impl Holders {
         match self {
             Self::Few(few) => few.contains(peer),
             Self::Many(set) => set.contains(peer),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Few(few) => few.len(),
+            Self::Many(set) => set.len(),
         }
     }
 
@@ -117,10 +129,24 @@ mod tests {
             let mut got: Vec<_> = h.iter().copied().collect();
             got.sort();
             assert_eq!(got, model.iter().copied().collect::<Vec<_>>(), "step {step}");
-            assert_eq!(h.is_empty(), model.is_empty());
+            assert_eq!((h.is_empty(), h.len()), (model.is_empty(), model.len()));
             assert!(model.iter().all(|p| h.contains(p)) && !h.contains(&peer(1000)));
             assert_eq!(h.sole(), if model.len() == 1 { model.first().copied() } else { None });
         }
         assert!(matches!(h, Holders::Many(_)), "40 peers spilled into a set");
+    }
+
+    #[test]
+    fn a_set_that_empties_gives_its_memory_back() {
+        let mut h = Holders::default();
+        for n in 0..5000 {
+            h.insert(peer(n));
+        }
+        for n in 0..4990 {
+            h.remove(&peer(n));
+        }
+        let Holders::Many(set) = &h else { panic!("spilled") };
+        assert!(set.capacity() < 8 * Holders::SPILL_AT, "kept room for {} holders", set.capacity());
+        assert_eq!(h.len(), 10);
     }
 }

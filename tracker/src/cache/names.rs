@@ -44,10 +44,19 @@ impl Names {
         self.keys.get(&self.hash(name)).map_or(&[], |keys| keys.as_slice())
     }
 
-    /// Keys indexed, over all names.
-    #[cfg(test)]
+    /// Keys indexed, over all names (a scan: for tests and sizes).
     pub fn len(&self) -> usize {
         self.keys.values().map(|keys| keys.len()).sum()
+    }
+
+    /// Entries the index could hold without growing.
+    pub fn capacity(&self) -> usize {
+        self.keys.capacity()
+    }
+
+    /// See `cache::shrink`.
+    pub fn shrink(&mut self) {
+        super::shrink(&mut self.keys);
     }
 
     fn hash(&self, name: &FileName) -> u64 {

@@ -5,11 +5,14 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::config::TrackerConfig;
 use tracker::Shutdown;
+use tracker::cache::Sizes;
+use tracker::handler::Shared;
 
 pub const KEY_A: &str = "8905e92afeb80fc7722ec89eb0bf0966";
 pub const KEY_B: &str = "330a57722ec8b0bf09669a2b35f88e9e";
@@ -23,6 +26,8 @@ pub fn config() -> TrackerConfig {
 pub struct TestTracker {
     pub addr: SocketAddr,
     pub shutdown: Shutdown,
+    /// What the tracker knows, to look at while it serves.
+    pub shared: Arc<Shared>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
 }
 
@@ -38,9 +43,15 @@ impl TestTracker {
         let listener = tracker::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = Shutdown::new();
-        let s = shutdown.clone();
-        let handle = std::thread::spawn(move || tracker::run(listener, config, s));
-        Self { addr, shutdown, handle: Some(handle) }
+        let shared = Arc::new(Shared::new(config, shutdown.clone()));
+        let s = shared.clone();
+        let handle = std::thread::spawn(move || tracker::run_shared(listener, s));
+        Self { addr, shutdown, shared, handle: Some(handle) }
+    }
+
+    /// How much the cache holds now.
+    pub fn sizes(&self) -> Sizes {
+        self.shared.cache.lock().sizes()
     }
 
     pub fn client(&self) -> Client {
