@@ -5,12 +5,13 @@
 //! and cached by (name, size, modification time) in `.eirb2share-keys`
 //! inside the folder, so a restart does not hash again. Hidden files
 //! (`.name`, which includes our `.part` files) and symbolic links leading
-//! out of the folder are not shared.
+//! out of the folder are not shared, and a shared file is read only while
+//! it is still the file that was scanned (see [`LocalFile::scanned`]).
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -48,10 +49,15 @@ pub struct LocalFile {
     pub hashes: Arc<Vec<PieceHash>>,
     /// `None` for a complete file; the verified pieces of a download.
     pub partial: Option<Arc<Mutex<BufferMap>>>,
+    /// Opened once, checked against `identity` then.
     handle: Mutex<Option<Arc<File>>>,
+    identity: Identity,
 }
 
 impl LocalFile {
+    /// A file this peer wrote itself (a download, complete or not): what
+    /// it was is not recorded, but links are never followed and a complete
+    /// file must have its length.
     pub fn new(
         entry: FileEntry,
         layout: Layout,
@@ -59,7 +65,27 @@ impl LocalFile {
         hashes: Arc<Vec<PieceHash>>,
         partial: Option<Arc<Mutex<BufferMap>>>,
     ) -> Self {
-        Self { entry, layout, path, hashes, partial, handle: Mutex::new(None) }
+        let identity = Identity { size: partial.is_none().then_some(entry.length), ..Identity::default() };
+        Self { entry, layout, path, hashes, partial, handle: Mutex::new(None), identity }
+    }
+
+    /// A complete file found by a scan with modification time `mtime_ns`
+    /// (the size is the entry's): reads are refused once `path` is no
+    /// longer that file.
+    pub fn scanned(
+        entry: FileEntry,
+        layout: Layout,
+        path: PathBuf,
+        hashes: Arc<Vec<PieceHash>>,
+        mtime_ns: u128,
+    ) -> Self {
+        let identity = Identity::scanned(&path, entry.length, mtime_ns);
+        Self { entry, layout, path, hashes, partial: None, handle: Mutex::new(None), identity }
+    }
+
+    /// Whether `other` reads the same file from the same path.
+    pub fn same_source(&self, other: &Self) -> bool {
+        self.path == other.path && self.identity == other.identity
     }
 
     pub fn has_piece(&self, index: u32) -> bool {
@@ -82,18 +108,101 @@ impl LocalFile {
             .layout
             .piece_len(index)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "piece index out of range"))?;
-        // Opened outside the lock: no thread waits on another's disk I/O.
-        let cached = self.handle.lock().clone();
-        let file = match cached {
-            Some(f) => f,
-            None => {
-                let opened = Arc::new(File::open(&self.path)?);
-                self.handle.lock().get_or_insert(opened).clone()
-            }
-        };
+        let file = self.open()?;
         buf.resize(len as usize, 0);
         file.read_exact_at(buf, self.layout.offset(index))
     }
+
+    /// The file's handle, opened on first use and kept: what was checked
+    /// then is what is read, whatever later happens to the path.
+    pub fn open(&self) -> io::Result<Arc<File>> {
+        // Opened outside the lock: no thread waits on another's disk I/O.
+        if let Some(f) = self.handle.lock().clone() {
+            return Ok(f);
+        }
+        let opened = self.identity.open(&self.path)?;
+        Ok(self.handle.lock().get_or_insert(Arc::new(opened)).clone())
+    }
+}
+
+/// What a shared file was when it was scanned: `None` where unknown.
+/// A path swapped since (for a link out of the folder, another file, new
+/// contents) is refused until the next scan has looked at it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Identity {
+    /// A link inside the folder: its target, canonical, as scanned.
+    target: Option<PathBuf>,
+    /// Device and inode.
+    file_id: Option<(u64, u64)>,
+    size: Option<u64>,
+    mtime_ns: Option<u128>,
+    /// A link that led out of the folder by the time it was looked at.
+    outside: bool,
+}
+
+impl Identity {
+    fn scanned(path: &Path, size: u64, mtime_ns: u128) -> Self {
+        let mut id = Self { size: Some(size), mtime_ns: Some(mtime_ns), ..Self::default() };
+        let Ok(mut meta) = std::fs::symlink_metadata(path) else { return id };
+        if meta.file_type().is_symlink() {
+            let root = path.parent().and_then(|dir| dir.canonicalize().ok());
+            match (path.canonicalize(), root) {
+                (Ok(target), Some(root)) if target.starts_with(&root) => {
+                    let Ok(m) = std::fs::symlink_metadata(&target) else { return id };
+                    meta = m;
+                    id.target = Some(target);
+                }
+                _ => {
+                    id.outside = true;
+                    return id;
+                }
+            }
+        }
+        // Changed since the scan's listing: its size and time will not
+        // match, and the next scan looks at it again.
+        if meta.len() == size && mtime_of(&meta) == mtime_ns {
+            id.file_id = Some((meta.dev(), meta.ino()));
+        }
+        id
+    }
+
+    /// Opens `path` without following a link, then checks the handle (not
+    /// the path again, which could change in between).
+    fn open(&self, path: &Path) -> io::Result<File> {
+        let changed = |why: &str| io::Error::other(format!("changed since it was shared: {why}"));
+        if self.outside {
+            return Err(changed("it is a link leading out of the shared folder"));
+        }
+        let at = match &self.target {
+            Some(target) if path.canonicalize().ok().as_ref() != Some(target) => {
+                return Err(changed("the link no longer leads to the file scanned"));
+            }
+            Some(target) => target.as_path(),
+            None => path,
+        };
+        // Non-blocking, so a FIFO put in its place cannot hold the opener.
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        let file = options.open(at).map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => changed("it is now a symbolic link"),
+            _ => e,
+        })?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(changed("it is no longer a regular file"));
+        }
+        if self.file_id.is_some_and(|id| id != (meta.dev(), meta.ino())) {
+            return Err(changed("another file took its place"));
+        }
+        if self.size.is_some_and(|size| size != meta.len()) || self.mtime_ns.is_some_and(|t| t != mtime_of(&meta)) {
+            return Err(changed("it was modified"));
+        }
+        Ok(file)
+    }
+}
+
+fn mtime_of(meta: &std::fs::Metadata) -> u128 {
+    meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -256,7 +365,8 @@ impl Library {
             let Ok(name) = FileName::new(&stamp.name) else { continue };
             let Ok(layout) = Layout::new(stamp.size, c.piece_size) else { continue };
             let entry = FileEntry { name, length: stamp.size, piece_size: c.piece_size, key: c.key.clone() };
-            complete.insert(c.key.clone(), Arc::new(LocalFile::new(entry, layout, path, c.hashes.clone(), None)));
+            let file = LocalFile::scanned(entry, layout, path, c.hashes.clone(), stamp.mtime_ns);
+            complete.insert(c.key.clone(), Arc::new(file));
             found_stamps.insert(stamp.clone());
             new_cache.push((stamp, c));
         }
@@ -279,8 +389,9 @@ impl Library {
                     // A download in progress keeps its entry until it ends;
                     // a file registered during the scan is newer than ours.
                     Some(now) if now.partial.is_some() || !seen.contains_key(&key) => {}
-                    // Renamed or moved: the same content under its new name.
-                    Some(now) if now.path != f.path => {
+                    // Renamed, moved, or another file with the same bytes
+                    // (which reads of the old entry would refuse).
+                    Some(now) if !now.same_source(&f) => {
                         files.insert(key, f);
                     }
                     Some(_) => {}

@@ -3,12 +3,13 @@
 //! out owned snapshots (local files, downloads, tracker status, transfer
 //! statistics) and a stream of events saying when they change.
 //!
-//! Threads, each owning its part: the server (`server`: listening socket
-//! and one thread per connected peer), the tracker client
-//! (`tracker_client`: the tracker connection), the scanner (this module:
-//! periodic rescans of the shared folder, which hash new files in
-//! parallel), one coordinator per download (`download`) and the download
-//! pool (`pool`) running the links that move piece bytes.
+//! Threads, each owning its part: the server (`server`: a readiness
+//! thread and a pool of worker threads serving at most 64 peers), the
+//! tracker client (`tracker_client`: the tracker connection), the scanner
+//! (this module: periodic rescans of the shared folder, which hash new
+//! files in parallel), the statistics sampler (`stats`), one coordinator
+//! per download (`download`) and the download pool (`pool`) running the
+//! links that move piece bytes.
 
 pub mod download;
 pub mod events;
