@@ -85,3 +85,28 @@ fn a_peer_flooding_an_endless_data_reply_is_dropped_once_not_retried() {
     assert_eq!(status.dropped, vec![flood.addr], "the flooding peer, dropped once");
     assert_eq!(flood.links.load(Ordering::SeqCst), 1, "never connected to again for this download");
 }
+
+#[test]
+fn cancelling_a_download_that_is_still_starting_removes_what_it_left() {
+    let tracker = Tracker::start();
+    let data = Arc::new(random_bytes(1 << 20, 35));
+    let digest = digest_of(&data);
+    let drip = FakePeer::start(tracker.addr, "c.bin", data.clone(), digest.clone(), Behaviour::DripHashes);
+    // An earlier run left this download: the engine resumes it at start.
+    let dir = tempfile::tempdir().unwrap();
+    let entry = common::protocol::FileEntry {
+        name: common::protocol::FileName::new("c.bin").unwrap(),
+        length: data.len() as u64,
+        piece_size: u64::from(digest.layout.piece_size()),
+        key: digest.key.clone(),
+    };
+    let left = peer::engine::download::storage::Storage::open(dir.path(), &entry).unwrap();
+    let (part, manifest) = (left.part.clone(), left.manifest.clone());
+    drop(left);
+    let leecher = Peer::in_dir(8, tracker.addr, dir);
+    let id = leecher.engine.find_download(&digest.key).expect("resumed at start");
+    leecher.wait("the piece list asked for", |_| drip.served.load(Ordering::SeqCst) > 0);
+    leecher.engine.control(id, Control::Cancel);
+    leecher.wait("cancelled", |e| e.download_status(id).is_some_and(|s| s.state == DownloadState::Cancelled));
+    assert!(!part.exists() && !manifest.exists(), "what the earlier run left is gone");
+}

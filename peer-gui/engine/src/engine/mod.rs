@@ -274,6 +274,7 @@ impl Engine {
             resume,
             events: self.events.clone(),
             stats: self.stats.clone(),
+            pause_when_started: std::cell::Cell::new(false),
         };
         let thread = std::thread::Builder::new()
             .name(format!("peer{}-download-{id}", self.settings.id))

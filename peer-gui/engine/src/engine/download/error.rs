@@ -33,6 +33,9 @@ pub enum DownloadError {
     Disk { dir: PathBuf, kind: io::ErrorKind, message: String },
     #[error("stopped before it could start")]
     Stopped,
+    /// Cancelled before it started: not shown as an error.
+    #[error("cancelled")]
+    Cancelled,
     #[error("a connection to a peer did not stop; the download stays resumable")]
     LinkStuck,
     #[error("cannot start a thread: {0}")]

@@ -106,6 +106,10 @@ impl Link {
     }
 
     fn serve(&self) -> Result<(), WireError> {
+        // Stopped while it waited for a pool thread: no connection at all.
+        if self.stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let stream = connect_from(self.source, self.peer, Duration::from_secs(3))?;
         stream.set_read_timeout(Some(STALL))?;
         stream.set_write_timeout(Some(STALL))?;
@@ -122,7 +126,12 @@ impl Link {
         self.refresh_map(&mut wire, &layouts)?;
         let mut pending: VecDeque<Vec<u32>> = VecDeque::new();
         let mut last_have = std::time::Instant::now();
+        let mut maps = MapPace::default();
         while !self.stop.load(Ordering::SeqCst) {
+            // A map held back by the pace goes before the next request.
+            if let Some(map) = maps.due() {
+                let _ = self.events.send(Event::Map(self.id, map));
+            }
             if last_have.elapsed() >= HAVE_EVERY && !pending.is_empty() {
                 // Periodic exchange: our map out, theirs back (handled
                 // with the data), so new pieces at a leecher are seen.
@@ -144,7 +153,7 @@ impl Link {
                 // leecher gains pieces).
                 return Ok(());
             };
-            self.receive(&mut wire, &layouts, &asked, &conn)?;
+            self.receive(&mut wire, &layouts, &asked, &conn, &mut maps)?;
         }
         Ok(())
     }
@@ -181,6 +190,7 @@ impl Link {
         layouts: &impl common::protocol::Layouts,
         asked: &[u32],
         conn: &Connection,
+        maps: &mut MapPace,
     ) -> Result<(), WireError> {
         loop {
             let (message, used) = wire.recv(layouts)?;
@@ -210,7 +220,9 @@ impl Link {
                     Some(Ok(()))
                 }
                 PeerMessage::Have { key, map } if key == self.entry.key => {
-                    let _ = self.events.send(Event::Map(self.id, map));
+                    if let Some(map) = maps.offer(map) {
+                        let _ = self.events.send(Event::Map(self.id, map));
+                    }
                     None
                 }
                 PeerMessage::Error(text) => {
@@ -223,6 +235,34 @@ impl Link {
                 return result;
             }
         }
+    }
+}
+
+/// Buffermaps from the peer go to the coordinator at most once a second,
+/// the latest winning: a peer spamming `have` (a full map each time)
+/// cannot queue them faster than the coordinator applies them.
+#[derive(Debug, Default)]
+struct MapPace {
+    last: Option<std::time::Instant>,
+    pending: Option<common::BufferMap>,
+}
+
+const MAP_EVERY: Duration = Duration::from_secs(1);
+
+impl MapPace {
+    /// The map to pass on now, if any (else it waits for [`Self::due`]).
+    fn offer(&mut self, map: common::BufferMap) -> Option<common::BufferMap> {
+        self.pending = Some(map);
+        self.due()
+    }
+
+    fn due(&mut self) -> Option<common::BufferMap> {
+        if self.last.is_some_and(|at| at.elapsed() < MAP_EVERY) {
+            return None;
+        }
+        let map = self.pending.take()?;
+        self.last = Some(std::time::Instant::now());
+        Some(map)
     }
 }
 

@@ -28,7 +28,7 @@ pub use self::error::DownloadError;
 use self::link::{Event, Failure, Gone, Link};
 pub use self::progress::{DownloadState, DownloadStatus, Received};
 use self::scheduler::{LinkId, Scheduler};
-use self::sources::{discover, fetch_hashes, first_peers, stopping};
+use self::sources::{check_controls, discover, fetch_hashes, first_peers};
 use self::storage::Storage;
 use super::events::{self, Events};
 use super::library::{Library, LocalFile};
@@ -76,6 +76,8 @@ pub struct Context {
     pub resume: Option<BufferMap>,
     pub events: Events,
     pub stats: Stats,
+    /// A Pause that arrived while the download was starting.
+    pub pause_when_started: std::cell::Cell<bool>,
 }
 
 /// Runs a download to its end (done, cancelled or failed).
@@ -83,6 +85,18 @@ pub fn run(ctx: Context) {
     let outcome = Coordinator::start(&ctx).and_then(|c| c.drive(&ctx));
     let state = match outcome {
         Ok(state) => state,
+        Err(DownloadError::Cancelled) => {
+            // Cancelled while starting: what an earlier run left goes too.
+            let entry = ctx.status.lock().entry.clone();
+            if ctx.library.get(&entry.key).is_some_and(|f| f.partial.is_some()) {
+                ctx.library.remove(&entry.key);
+                ctx.events.send(events::Event::FilesChanged);
+            }
+            let (part, manifest) = storage::paths(&ctx.settings.dir, &entry.name, &entry.key);
+            let _ = std::fs::remove_file(part);
+            let _ = std::fs::remove_file(manifest);
+            DownloadState::Cancelled
+        }
         Err(why) => {
             log::warn!("download of {} failed: {why}", ctx.status.lock().entry.name);
             DownloadState::Error(why)
@@ -140,8 +154,8 @@ impl Coordinator {
         if let Some(old) = &ctx.resume {
             let mut buf = Vec::new();
             for (n, i) in old.iter_set().enumerate() {
-                if n % 64 == 0 && stopping(ctx) {
-                    return Err(DownloadError::Stopped);
+                if n % 64 == 0 {
+                    check_controls(ctx)?;
                 }
                 if storage.read_piece(&layout, i, &mut buf).is_ok() && hash_piece(&buf) == hashes[i as usize] {
                     verified.set(i);
@@ -207,6 +221,9 @@ impl Coordinator {
         let mut last_manifest = Instant::now() - Duration::from_secs(1);
         let events = self.events.1.clone();
         let mut reported = u64::MAX;
+        if ctx.pause_when_started.get() {
+            self.pause(ctx);
+        }
         loop {
             if self.scheduler.is_complete() {
                 return self.finish(ctx);
@@ -279,6 +296,8 @@ impl Coordinator {
     /// Returns true when a piece was newly verified.
     fn on_event(&mut self, ctx: &Context, event: Event) -> Result<bool, DownloadError> {
         match event {
+            // A stopped link's last map must not count again.
+            Event::Map(link, _) if !self.links.contains_key(&link) => {}
             Event::Map(link, map) => {
                 self.scheduler.set_map(link, map);
                 if self.connected.insert(link) {
@@ -298,12 +317,8 @@ impl Coordinator {
                 let _ = reply.send(want);
             }
             Event::Verified(link, index) => {
-                if self.record_verified(index) {
-                    let len = u64::from(self.layout.piece_len(index).unwrap_or(0));
-                    let mut s = ctx.status.lock();
-                    s.add_verified(len, self.peer_of.get(&link).copied());
-                    let start = !matches!(s.state, DownloadState::Downloading) && !self.paused;
-                    drop(s);
+                if self.count_verified(ctx, link, index) {
+                    let start = !matches!(ctx.status.lock().state, DownloadState::Downloading) && !self.paused;
                     if start {
                         set_state(ctx, DownloadState::Downloading);
                     }
@@ -348,10 +363,8 @@ impl Coordinator {
                 }
             }
             Event::Gone(link, why) => {
-                self.running.remove(&link);
-                self.scheduler.drop_link(link);
                 let peer = self.peer_of.get(&link).copied();
-                if self.links.remove(&link).is_some()
+                if self.forget_link(ctx, link)
                     && let Some(peer) = peer
                 {
                     match &why {
@@ -363,8 +376,6 @@ impl Coordinator {
                         _ => log::debug!("{}: link to {peer} ended: {why:?}", self.entry.name),
                     }
                 }
-                self.connected.remove(&link);
-                ctx.status.lock().peers = self.connected.len();
                 if self.links.is_empty() && !self.paused {
                     set_state(ctx, DownloadState::Stalled("no peer is sending; looking for others".into()));
                 }
@@ -379,6 +390,28 @@ impl Coordinator {
             self.shared_map.lock().set(index);
         }
         new
+    }
+
+    /// A piece on disk: recorded, and counted for its source. True if new.
+    fn count_verified(&mut self, ctx: &Context, link: LinkId, index: u32) -> bool {
+        let new = self.record_verified(index);
+        if new {
+            let len = u64::from(self.layout.piece_len(index).unwrap_or(0));
+            ctx.status.lock().add_verified(len, self.peer_of.get(&link).copied());
+        }
+        new
+    }
+
+    /// A link ended: its place, its requests and its map go. True if it
+    /// was still one of ours (not stopped before).
+    fn forget_link(&mut self, ctx: &Context, link: LinkId) -> bool {
+        self.running.remove(&link);
+        self.scheduler.drop_link(link);
+        let ours = self.links.remove(&link).is_some();
+        if self.connected.remove(&link) {
+            ctx.status.lock().peers = self.connected.len();
+        }
+        ours
     }
 
     fn connect(&mut self, ctx: &Context, peers: &[SocketAddr]) {
@@ -425,8 +458,11 @@ impl Coordinator {
     fn stop_link(&mut self, link: LinkId) {
         if let Some(l) = self.links.remove(&link) {
             l.stop.store(true, Ordering::SeqCst);
-            if let Some(s) = l.socket.lock().as_ref() {
-                let _ = s.shutdown(std::net::Shutdown::Both);
+            match l.socket.lock().as_ref() {
+                Some(s) => drop(s.shutdown(std::net::Shutdown::Both)),
+                // Not connected yet (maybe still waiting for a pool
+                // thread): it holds no piece and sees the flag first.
+                None => drop(self.running.remove(&link)),
             }
         }
         self.scheduler.drop_link(link);
@@ -435,7 +471,7 @@ impl Coordinator {
     /// Stops every link and waits until each has ended (bounded by the
     /// stall timeout), taking what they finish meanwhile. False if a
     /// link did not end in time.
-    fn stop_links_and_wait(&mut self) -> bool {
+    fn stop_links_and_wait(&mut self, ctx: &Context) -> bool {
         let ids: Vec<LinkId> = self.links.keys().copied().collect();
         for id in ids {
             self.stop_link(id);
@@ -443,7 +479,7 @@ impl Coordinator {
         let deadline = Instant::now() + link::STALL;
         while !self.running.is_empty() {
             match self.events.1.recv_deadline(deadline) {
-                Ok(e) => self.settle(e),
+                Ok(e) => self.settle(ctx, e),
                 Err(_) => return false,
             }
         }
@@ -451,14 +487,14 @@ impl Coordinator {
     }
 
     /// An event while stopping: keep verified pieces, ask for nothing.
-    fn settle(&mut self, event: Event) {
+    fn settle(&mut self, ctx: &Context, event: Event) {
         match event {
-            Event::Verified(_, index) => {
-                self.record_verified(index);
+            Event::Verified(link, index) => {
+                self.count_verified(ctx, link, index);
             }
             Event::Need(_, reply) => drop(reply.send(Vec::new())),
             Event::Gone(link, _) => {
-                self.running.remove(&link);
+                self.forget_link(ctx, link);
             }
             Event::Map(..) | Event::Failed(..) => {}
         }
@@ -466,7 +502,7 @@ impl Coordinator {
 
     /// Waits until the writer has reported every piece queued so far, so
     /// the manifest saved next lists every piece on disk.
-    fn flush_writer(&mut self) {
+    fn flush_writer(&mut self, ctx: &Context) {
         let Some(writes) = &self.writes else { return };
         let (tx, done) = bounded(1);
         if writes.send(writer::Job::Flush(tx)).is_err() {
@@ -478,7 +514,7 @@ impl Coordinator {
             select! {
                 recv(done) -> _ => break,
                 recv(events) -> e => match e {
-                    Ok(e) => self.settle(e),
+                    Ok(e) => self.settle(ctx, e),
                     Err(_) => break,
                 },
                 recv(deadline) -> _ => break,
@@ -486,14 +522,14 @@ impl Coordinator {
         }
         // The writer reported those pieces before answering the flush.
         while let Ok(e) = self.events.1.try_recv() {
-            self.settle(e);
+            self.settle(ctx, e);
         }
     }
 
     fn pause(&mut self, ctx: &Context) {
         self.paused = true;
-        self.stop_links_and_wait();
-        self.flush_writer();
+        self.stop_links_and_wait(ctx);
+        self.flush_writer(ctx);
         self.save_manifest();
         set_state(ctx, DownloadState::Paused);
     }
@@ -521,18 +557,21 @@ impl Coordinator {
     }
 
     fn finish(mut self, ctx: &Context) -> Result<DownloadState, DownloadError> {
-        if !self.stop_links_and_wait() {
-            self.save_manifest();
-            return Err(DownloadError::LinkStuck);
+        // Every piece is verified: links have nothing left to send.
+        let ids: Vec<LinkId> = self.links.keys().copied().collect();
+        for id in ids {
+            self.stop_link(id);
         }
-        // Every link is gone: once its queue is written, the writer ends
-        // and lets go of the storage.
-        self.writes.take();
+        // The writer writes what it was given, then ends and lets go of
+        // the storage, whatever links still hold a sender.
+        if let Some(writes) = self.writes.take() {
+            let _ = writes.send(writer::Job::Close);
+        }
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
         while let Ok(e) = self.events.1.try_recv() {
-            self.settle(e);
+            self.settle(ctx, e);
         }
         self.save_manifest();
         let storage = Arc::try_unwrap(self.storage).map_err(|_| DownloadError::LinkStuck)?;

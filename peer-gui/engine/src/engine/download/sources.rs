@@ -37,10 +37,9 @@ pub fn first_peers(ctx: &Context, key: &FileKey) -> Result<Vec<SocketAddr>, Down
             _ => {}
         }
         match ctx.controls.recv_timeout(wait) {
-            Ok(Control::Cancel | Control::Stop) | Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                return Err(DownloadError::Stopped);
-            }
-            _ => {}
+            Ok(c) => starting_control(ctx, c)?,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Err(DownloadError::Stopped),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
         }
         wait = (wait * 2).min(Duration::from_secs(2));
     }
@@ -77,12 +76,28 @@ fn find_peers(tracker: &Sender<Request>, me: SocketAddr, key: &FileKey) -> Found
         .collect())
 }
 
-/// A Stop or Cancel arrived (checked during long start-up steps).
-pub fn stopping(ctx: &Context) -> bool {
-    matches!(
-        ctx.controls.try_recv(),
-        Ok(Control::Stop | Control::Cancel) | Err(crossbeam_channel::TryRecvError::Disconnected)
-    )
+/// A control that arrives while the download starts: Stop and Cancel
+/// end the start (`Cancelled` has what an earlier run left removed),
+/// Pause and Resume are kept for once it has started.
+pub fn starting_control(ctx: &Context, control: Control) -> Result<(), DownloadError> {
+    match control {
+        Control::Stop => return Err(DownloadError::Stopped),
+        Control::Cancel => return Err(DownloadError::Cancelled),
+        Control::Pause => ctx.pause_when_started.set(true),
+        Control::Resume => ctx.pause_when_started.set(false),
+    }
+    Ok(())
+}
+
+/// Reads the controls that arrived, during long start-up steps.
+pub fn check_controls(ctx: &Context) -> Result<(), DownloadError> {
+    loop {
+        match ctx.controls.try_recv() {
+            Ok(c) => starting_control(ctx, c)?,
+            Err(crossbeam_channel::TryRecvError::Empty) => return Ok(()),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => return Err(DownloadError::Stopped),
+        }
+    }
 }
 
 /// Why one peer gave no piece list.
@@ -180,8 +195,8 @@ pub fn fetch_hashes(
                 }
             }
             recv(ctx.controls) -> c => {
-                if matches!(c, Ok(Control::Stop | Control::Cancel) | Err(_)) {
-                    break Err(DownloadError::Stopped);
+                if let Err(e) = c.map_err(|_| DownloadError::Stopped).and_then(|c| starting_control(ctx, c)) {
+                    break Err(e);
                 }
             }
             recv(deadline) -> _ => {

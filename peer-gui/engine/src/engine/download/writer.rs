@@ -27,14 +27,18 @@ pub enum Job {
     /// Answered once every write queued before it is reported, so a pause
     /// saves a manifest listing every piece on disk.
     Flush(Sender<()>),
+    /// Ends the writer once what was queued before is written, whatever
+    /// links still hold a sender (one waiting for a pool thread may not
+    /// run for a while).
+    Close,
 }
 
 /// Bytes queued for writing at most (so memory stays bounded whatever
 /// the file size); at least two pieces.
 const QUEUE_BYTES: usize = 8 << 20;
 
-/// The writer ends once every sender is dropped; join it to know that it
-/// let go of the storage.
+/// The writer ends on [`Job::Close`] or once every sender is dropped;
+/// join it to know that it let go of the storage.
 pub fn spawn(
     storage: Arc<Storage>,
     layout: Layout,
@@ -52,6 +56,7 @@ pub fn spawn(
                     let _ = done.send(());
                     continue;
                 }
+                Job::Close => return,
             };
             if events.send(event).is_err() {
                 return;
