@@ -232,7 +232,8 @@ impl Sampler {
     pub fn sample(&mut self, stats: &Stats, now: Instant) -> Transfers {
         let shared = &stats.shared;
         let live: Vec<(u64, Arc<Live>)> = shared.live.lock().iter().map(|(id, l)| (*id, l.clone())).collect();
-        self.history.retain(|id, _| *id == TOTALS || live.iter().any(|(l, _)| l == id));
+        let ids: std::collections::HashSet<u64> = live.iter().map(|(id, _)| *id).collect();
+        self.history.retain(|id, _| *id == TOTALS || ids.contains(id));
         let mut connections = Vec::with_capacity(live.len());
         for (id, l) in &live {
             let (down, up) = (l.down.read(), l.up.read());

@@ -77,7 +77,7 @@ pub fn spawn(
     std::thread::Builder::new().name(format!("peer{}-tracker", settings.id)).spawn(move || {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match Session::open(&settings, &library) {
+            let lost = match Session::open(&settings, &library) {
                 Ok(mut session) => {
                     backoff = Duration::from_millis(100);
                     {
@@ -87,28 +87,20 @@ pub fn spawn(
                         s.last_error = None;
                     }
                     events.send(Event::Tracker { connected: true });
-                    let end = session.serve(&settings, &library, &requests, &stop, &status, &events);
-                    match end {
+                    match session.serve(&settings, &library, &requests, &stop, &status, &events) {
                         Ok(()) => return,
-                        Err(e) => {
-                            log::warn!("peer {}: {e}", settings.id);
-                            let mut s = status.lock();
-                            s.connected = false;
-                            s.last_error = Some(e);
-                            drop(s);
-                            events.send(Event::Tracker { connected: false });
-                        }
+                        Err(e) => e,
                     }
                 }
-                Err(e) => {
-                    log::warn!("peer {}: {e}", settings.id);
-                    let mut s = status.lock();
-                    s.connected = false;
-                    s.last_error = Some(e);
-                    drop(s);
-                    events.send(Event::Tracker { connected: false });
-                }
+                Err(e) => e,
+            };
+            log::warn!("peer {}: {lost}", settings.id);
+            {
+                let mut s = status.lock();
+                s.connected = false;
+                s.last_error = Some(lost);
             }
+            events.send(Event::Tracker { connected: false });
             // Disconnected: answer requests with the error, retry later.
             let deadline = after(backoff);
             loop {
@@ -258,7 +250,7 @@ impl Session {
         let everything = TrackerRequest::Look { criteria: Vec::new() };
         Ok(match self.link.ask_owed(&everything, Expect::List).map_err(|e| self.lost(e))? {
             TrackerReply::List(files) => Ok(filter(files)),
-            other => Err(describe(&other)),
+            other => Err(TrackerError::Refused(shown(&other))),
         })
     }
 
@@ -281,7 +273,7 @@ impl Session {
                 }
                 Ok(peers.into_iter().filter(|p| *p != PeerAddr::Ip(me) && *p != PeerAddr::Ip(listen)).collect())
             }
-            other => Err(describe(&other)),
+            other => Err(TrackerError::Refused(shown(&other))),
         })
     }
 
@@ -323,8 +315,4 @@ impl Session {
             }
         }
     }
-}
-
-fn describe(reply: &TrackerReply) -> TrackerError {
-    TrackerError::Refused(shown(reply))
 }

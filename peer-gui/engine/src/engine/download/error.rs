@@ -50,14 +50,6 @@ impl DownloadError {
             Self::Disk { dir, kind: e.kind(), message: e.to_string() }
         }
     }
-
-    /// Trying again later may work (peers come back, space is freed).
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::NoPeer | Self::NoPieceList { .. } | Self::Tracker(_) | Self::DiskFull { .. } | Self::LinkStuck
-        )
-    }
 }
 
 fn no_piece_list(unreachable: usize, mismatched: usize, refused: usize) -> String {
