@@ -147,6 +147,22 @@ fn piece_size_is_auto_by_default_set_for_all_or_per_peer() {
 }
 
 #[test]
+fn rate_limits_are_off_by_default_set_for_all_or_per_peer() {
+    let peers = "tracker_ip = 127.0.0.100\ntracker_port = 5000\npeer1_ip = 127.0.0.1\npeer1_port = 5001\npeer1_directory_path = a\npeer2_ip = 127.0.0.2\npeer2_port = 5001\npeer2_directory_path = b\n";
+    let load = |extra: &str| PeersConfig::parse(Path::new("p.ini"), &format!("{peers}{extra}"));
+    let rates = |c: PeersConfig| c.peers.iter().map(|p| (p.max_upload_rate, p.max_download_rate)).collect::<Vec<_>>();
+    assert_eq!(rates(load("").unwrap()), [(0, 0), (0, 0)]);
+    assert_eq!(
+        rates(load("max_upload_rate = 40000000\npeer2_max_upload_rate = 0\npeer2_max_download_rate = 1000\n").unwrap()),
+        [(40_000_000, 0), (0, 1000)]
+    );
+    for bad in ["max_upload_rate = -1\n", "peer1_max_download_rate = fast\n", "max_download_rate = 1.5\n"] {
+        let e = load(bad).unwrap_err();
+        assert!(e.key.as_deref().is_some_and(|k| k.ends_with("_rate")), "{bad:?}: {e}");
+    }
+}
+
+#[test]
 fn per_ip_limits_default_to_lan_sizes_and_take_positive_counts() {
     let c = TrackerConfig::load(&install("tracker/config.ini")).unwrap();
     assert_eq!((c.max_connections_per_ip, c.max_peers_per_ip, c.max_files_per_ip), (64, 16, 100_000));

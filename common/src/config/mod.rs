@@ -96,6 +96,12 @@ pub struct PeerConfig {
     /// `peerX_piece_size` (`piece_size`, itself `auto` by default): how
     /// this peer cuts the files it shares; `auto` or bytes.
     pub piece_size: crate::PieceSize,
+    /// `peerX_max_upload_rate` (`max_upload_rate`, itself 0): bytes per
+    /// second this peer sends, all connections together; 0: no limit.
+    pub max_upload_rate: u64,
+    /// `peerX_max_download_rate` (`max_download_rate`, itself 0): bytes
+    /// per second this peer receives, all downloads together; 0: no limit.
+    pub max_download_rate: u64,
 }
 
 /// The peers' file (`install/peers/config.ini`).
@@ -154,7 +160,16 @@ impl TrackerConfig {
     }
 }
 
-const PEER_FIELDS: [&str; 6] = ["ip", "port", "interval", "directory_path", "max_peers", "piece_size"];
+const PEER_FIELDS: [&str; 8] = [
+    "ip",
+    "port",
+    "interval",
+    "directory_path",
+    "max_peers",
+    "piece_size",
+    "max_upload_rate",
+    "max_download_rate",
+];
 
 impl PeersConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -173,6 +188,8 @@ impl PeersConfig {
         let download_threads = f.count("download_threads", 8)?;
         let hash_threads = f.count("hash_threads", cores())?;
         let piece_size = f.piece_size("piece_size", crate::PieceSize::Auto)?;
+        let max_upload_rate = f.rate("max_upload_rate", 0)?;
+        let max_download_rate = f.rate("max_download_rate", 0)?;
         let mut peers = Vec::new();
         for id in ids {
             let k = |field: &str| format!("peer{id}_{field}");
@@ -183,6 +200,8 @@ impl PeersConfig {
                 directory: PathBuf::from(f.text(&k("directory_path"))?),
                 max_peers: f.count(&k("max_peers"), 5)?,
                 piece_size: f.piece_size(&k("piece_size"), piece_size)?,
+                max_upload_rate: f.rate(&k("max_upload_rate"), max_upload_rate)?,
+                max_download_rate: f.rate(&k("max_download_rate"), max_download_rate)?,
             });
         }
         f.finish()?;
@@ -258,6 +277,10 @@ impl<'p> Fields<'p> {
 
     fn count(&mut self, key: &str, default: usize) -> Result<usize, ConfigError> {
         self.get(key, Some(default), "a positive whole number", |v| v.parse::<usize>().ok().filter(|&n| n > 0))
+    }
+
+    fn rate(&mut self, key: &str, default: u64) -> Result<u64, ConfigError> {
+        self.get(key, Some(default), "a number of bytes per second (0: no limit)", |v| v.parse::<u64>().ok())
     }
 
     fn piece_size(&mut self, key: &str, default: crate::PieceSize) -> Result<crate::PieceSize, ConfigError> {

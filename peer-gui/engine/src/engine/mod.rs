@@ -16,6 +16,7 @@ pub mod events;
 pub mod library;
 pub mod net;
 pub mod pool;
+pub mod rate;
 pub mod server;
 pub mod settings;
 pub mod stats;
@@ -36,6 +37,7 @@ pub use self::download::{Control, DownloadError, DownloadState, DownloadStatus, 
 pub use self::events::{Event, Events};
 use self::library::Library;
 pub use self::library::LibraryError;
+pub use self::rate::{RateLimit, RateLimits};
 pub use self::settings::Settings;
 pub use self::stats::{Activity, ConnectionInfo, Direction, FileUploads, Flow, Transfers};
 pub use self::tracker_client::{TrackerError, TrackerStatus};
@@ -98,6 +100,7 @@ pub struct Engine {
     next_id: AtomicU64,
     events: Events,
     stats: stats::Stats,
+    limits: Arc<RateLimits>,
     transfers: Arc<Mutex<Arc<Transfers>>>,
     /// The file list of the library version it was built from.
     files_cache: Mutex<(u64, Arc<[LocalFileInfo]>)>,
@@ -146,8 +149,9 @@ impl Engine {
             listener.local_addr().map_err(|source| EngineError::Listen { addr: settings.listen, source })?;
         let library = Arc::new(Library::open(&settings.dir, settings.piece_size)?);
         let stats = stats::Stats::new(events.clone());
-        let server =
-            server::Server::start(listener, &settings, library.clone(), stats.clone()).map_err(EngineError::Thread)?;
+        let limits = RateLimits::new(settings.max_upload_rate, settings.max_download_rate);
+        let server = server::Server::start(listener, &settings, library.clone(), stats.clone(), limits.clone())
+            .map_err(EngineError::Thread)?;
         let (tracker_tx, tracker_rx) = unbounded();
         let (stop_tx, stop_rx) = bounded::<()>(0);
         let tracker_status = Arc::new(Mutex::new(TrackerStatus {
@@ -187,6 +191,7 @@ impl Engine {
             next_id: AtomicU64::new(1),
             events,
             stats,
+            limits,
             transfers,
             files_cache: Mutex::new((u64::MAX, Arc::from(Vec::new()))),
             rescanning: Arc::default(),
@@ -199,6 +204,13 @@ impl Engine {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The upload and download limits in force, shared by every
+    /// connection; set them here to change them at run time (the
+    /// settings keep the values the peer started with).
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.limits
     }
 
     /// A stream of what happens from now on (see [`Event`]).
@@ -274,6 +286,7 @@ impl Engine {
             resume,
             events: self.events.clone(),
             stats: self.stats.clone(),
+            limits: self.limits.clone(),
             pause_when_started: std::cell::Cell::new(false),
         };
         let thread = std::thread::Builder::new()

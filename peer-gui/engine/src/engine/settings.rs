@@ -43,6 +43,11 @@ pub struct Settings {
     /// How the files this peer shares are cut (keys already cached for
     /// unchanged files are kept).
     pub piece_size: common::PieceSize,
+    /// Bytes per second sent and received, all connections together, at
+    /// start (0: no limit); changed at run time through
+    /// [`crate::engine::Engine::rate_limits`].
+    pub max_upload_rate: u64,
+    pub max_download_rate: u64,
 }
 
 impl Settings {
@@ -69,6 +74,8 @@ impl Settings {
             download_threads: config.download_threads,
             hash_threads: config.hash_threads,
             piece_size: p.piece_size,
+            max_upload_rate: p.max_upload_rate,
+            max_download_rate: p.max_download_rate,
         })
     }
 

@@ -5,8 +5,12 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Instant;
 
 use common::protocol::{Layouts, Limits, ParseError, PeerMessage};
+
+use super::rate::RateLimits;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
@@ -34,6 +38,8 @@ pub struct Wire {
     /// Commands refused as soon as their first word arrives, before their
     /// payload is buffered (a server never asks for `data`).
     refused: &'static [&'static [u8]],
+    /// Reads are paid from the download budget.
+    rates: Option<Arc<RateLimits>>,
 }
 
 impl Wire {
@@ -48,7 +54,16 @@ impl Wire {
             gaps: Vec::new(),
             limits,
             refused: &[],
+            rates: None,
         }
+    }
+
+    /// Receives within the download limit of `rates`: a read takes at
+    /// most a quantum, then waits out its slot (on this thread: a link
+    /// has nothing else to do meanwhile).
+    pub fn receiving_within(mut self, rates: Arc<RateLimits>) -> Self {
+        self.rates = Some(rates);
+        self
     }
 
     /// Refuses messages starting with any of `commands`.
@@ -145,10 +160,16 @@ impl Wire {
             }
             self.buf.resize(grown, 0);
         }
-        match self.stream.read(&mut self.buf[self.end..])? {
+        let room = &mut self.buf[self.end..];
+        let cap = self.rates.as_ref().map_or(room.len(), |r| r.download.quantum().min(room.len()));
+        match self.stream.read(&mut room[..cap])? {
             0 => Err(WireError::Closed),
             n => {
                 self.end += n;
+                let now = Instant::now();
+                if let Some(until) = self.rates.as_ref().and_then(|r| r.download.charge(n, now)) {
+                    std::thread::sleep(until - now);
+                }
                 Ok(())
             }
         }

@@ -63,6 +63,8 @@ pub fn settings(id: u32, tracker: SocketAddr, dir: &Path) -> Settings {
         download_threads: 8,
         hash_threads: 2,
         piece_size: common::PieceSize::Auto,
+        max_upload_rate: 0,
+        max_download_rate: 0,
     }
 }
 

@@ -17,6 +17,7 @@ use crossbeam_channel::{Sender, bounded};
 use super::scheduler::LinkId;
 use super::writer::{Job, Write};
 use crate::engine::net::connect_from;
+use crate::engine::rate::RateLimits;
 use crate::engine::stats::{Connection, Direction, Stats};
 use crate::engine::wire::{Wire, WireError};
 
@@ -80,6 +81,8 @@ pub struct Link {
     /// What this peer holds of the file, sent in periodic `have`s.
     pub ours: Arc<parking_lot::Mutex<common::BufferMap>>,
     pub limits: Limits,
+    /// Piece bytes are received within the download limit.
+    pub rates: Arc<RateLimits>,
     pub events: Sender<Event>,
     /// Set by the coordinator: pause, cancel, completion or a ban.
     pub stop: Arc<AtomicBool>,
@@ -119,7 +122,7 @@ impl Link {
         }
         let conn = self.stats.open(self.peer, Direction::Outgoing);
         conn.set_file(&self.entry.key, &self.entry.name);
-        let mut wire = Wire::new(stream, self.limits);
+        let mut wire = Wire::new(stream, self.limits).receiving_within(self.rates.clone());
         let key = self.entry.key.clone();
         let layout = self.layout;
         let layouts = move |k: &FileKey| (*k == key).then_some(layout);

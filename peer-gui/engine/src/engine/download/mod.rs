@@ -33,6 +33,7 @@ use self::storage::Storage;
 use super::events::{self, Events};
 use super::library::{Library, LocalFile};
 use super::pool::Pool;
+use super::rate::RateLimits;
 use super::settings::Settings;
 use super::stats::Stats;
 use super::tracker_client::Request;
@@ -76,6 +77,8 @@ pub struct Context {
     pub resume: Option<BufferMap>,
     pub events: Events,
     pub stats: Stats,
+    /// The download budget, shared with every other download.
+    pub limits: Arc<RateLimits>,
     /// A Pause that arrived while the download was starting.
     pub pause_when_started: std::cell::Cell<bool>,
 }
@@ -438,6 +441,7 @@ impl Coordinator {
                 writes,
                 stats: ctx.stats.clone(),
                 limits: ctx.settings.limits(),
+                rates: ctx.limits.clone(),
                 events: self.events.0.clone(),
                 stop: stop.clone(),
                 socket: socket.clone(),

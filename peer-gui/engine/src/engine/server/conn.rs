@@ -4,7 +4,7 @@
 //! pending reply, then reads and answers the next request, until the
 //! socket is full or empty or the turn's budget is spent.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +16,7 @@ use mio::net::TcpStream;
 
 use super::outbox::{Outbox, PieceAt, WriteError};
 use crate::engine::library::Library;
+use crate::engine::rate::RateLimits;
 use crate::engine::settings::Settings;
 use crate::engine::stats::Connection;
 
@@ -32,12 +33,14 @@ const INBOX: usize = 16 * 1024;
 pub struct Context {
     pub settings: Settings,
     pub library: Arc<Library>,
+    /// The upload budget is shared by every connection.
+    pub rates: Arc<RateLimits>,
     limits: Limits,
 }
 
 impl Context {
-    pub fn new(settings: &Settings, library: Arc<Library>) -> Self {
-        Self { limits: settings.limits(), settings: settings.clone(), library }
+    pub fn new(settings: &Settings, library: Arc<Library>, rates: Arc<RateLimits>) -> Self {
+        Self { limits: settings.limits(), settings: settings.clone(), library, rates }
     }
 }
 
@@ -51,6 +54,8 @@ pub struct Outcome {
     pub read_blocked: bool,
     /// The last write found the socket full.
     pub write_blocked: bool,
+    /// The upload limit: nothing more is sent before then.
+    pub wait: Option<Instant>,
 }
 
 pub struct Conn {
@@ -107,9 +112,14 @@ impl Conn {
             // The next request is read only once the reply to the last one
             // is out: a client that does not read costs one chunk.
             while !self.outbox.is_empty() {
-                match self.outbox.write_to(&mut self.stream) {
+                let quantum = ctx.rates.upload.quantum();
+                match self.outbox.write_to(&mut Capped { to: &mut self.stream, cap: quantum }) {
                     Ok(n) => {
-                        self.last_progress = Instant::now();
+                        let now = Instant::now();
+                        self.last_progress = now;
+                        if let Some(until) = ctx.rates.upload.charge(n, now) {
+                            return Outcome { wait: Some(until), ..Outcome::default() };
+                        }
                         budget = budget.saturating_sub(n);
                         if budget == 0 {
                             return Outcome { more: true, ..Outcome::default() };
@@ -170,6 +180,23 @@ impl Conn {
     fn closed(&self, why: &str) -> Outcome {
         log::debug!("{}: {why}", self.peer);
         Outcome { close: true, ..Outcome::default() }
+    }
+}
+
+/// A socket taking at most `cap` bytes a write: what the upload limit
+/// lets go before it is paid for.
+struct Capped<'a, W> {
+    to: &'a mut W,
+    cap: usize,
+}
+
+impl<W: Write> Write for Capped<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.to.write(&buf[..buf.len().min(self.cap)])
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.to.flush()
     }
 }
 

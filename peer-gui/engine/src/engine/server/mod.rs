@@ -31,6 +31,7 @@ use mio::{Interest, Poll, Waker};
 use self::conn::{Context, Outcome};
 use self::reactor::{Done, Job, LISTENER, Reactor, WAKER};
 use super::library::Library;
+use super::rate::RateLimits;
 use super::settings::Settings;
 use super::stats::Stats;
 
@@ -56,7 +57,13 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(listener: TcpListener, settings: &Settings, library: Arc<Library>, stats: Stats) -> io::Result<Self> {
+    pub fn start(
+        listener: TcpListener,
+        settings: &Settings,
+        library: Arc<Library>,
+        stats: Stats,
+        limits: Arc<RateLimits>,
+    ) -> io::Result<Self> {
         let addr = listener.local_addr()?;
         // Listening again only deepens the queue.
         socket2::SockRef::from(&listener).listen(BACKLOG)?;
@@ -65,7 +72,7 @@ impl Server {
         let poll = Poll::new()?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let ctx = Arc::new(Context::new(settings, library));
+        let ctx = Arc::new(Context::new(settings, library, limits));
         let (jobs_tx, jobs_rx) = unbounded::<Job>();
         let (done_tx, done_rx) = unbounded::<Done>();
         let id = settings.id;

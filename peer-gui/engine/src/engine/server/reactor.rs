@@ -62,6 +62,8 @@ struct Entry {
     may_write: bool,
     /// The last turn stopped on its budget: it gets another at once.
     again: bool,
+    /// The upload limit holds it back until then (then it gets a turn).
+    until: Option<Instant>,
 }
 
 pub struct Reactor {
@@ -120,7 +122,8 @@ impl Reactor {
         let mut events = Events::with_capacity(256);
         let mut next_sweep = Instant::now() + SWEEP;
         while !stop.load(Ordering::SeqCst) {
-            let wake_at = self.paused_until.map_or(next_sweep, |t| t.min(next_sweep));
+            let limited = self.entries.values().filter_map(|e| e.until).min();
+            let wake_at = [self.paused_until, limited].into_iter().flatten().fold(next_sweep, Instant::min);
             if let Err(e) = self.poll.poll(&mut events, Some(wake_at.saturating_duration_since(Instant::now()))) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -236,7 +239,7 @@ impl Reactor {
             return;
         }
         let conn = Conn::new(stream, addr, self.stats.open(addr, Direction::Incoming), &self.ctx);
-        let entry = Entry { conn: Some(Box::new(conn)), may_read: true, may_write: true, again: false };
+        let entry = Entry { conn: Some(Box::new(conn)), may_read: true, may_write: true, again: false, until: None };
         self.entries.insert(token, entry);
     }
 
@@ -250,12 +253,19 @@ impl Reactor {
         e.may_read |= !done.outcome.read_blocked;
         e.may_write |= !done.outcome.write_blocked;
         e.again = done.outcome.more;
+        e.until = done.outcome.wait;
     }
 
     /// Gives a turn to every connection at home that can make progress.
     fn dispatch(&mut self) {
+        let now = Instant::now();
         for (&token, e) in &mut self.entries {
             let Some(conn) = &e.conn else { continue };
+            match e.until {
+                Some(until) if until > now => continue,
+                Some(_) => (e.until, e.again) = (None, true),
+                None => {}
+            }
             let ready = if conn.has_output() { e.may_write } else { e.may_read };
             if !(ready || e.again) {
                 continue;
