@@ -160,16 +160,8 @@ impl TrackerConfig {
     }
 }
 
-const PEER_FIELDS: [&str; 8] = [
-    "ip",
-    "port",
-    "interval",
-    "directory_path",
-    "max_peers",
-    "piece_size",
-    "max_upload_rate",
-    "max_download_rate",
-];
+const PEER_FIELDS: [&str; 8] =
+    ["ip", "port", "interval", "directory_path", "max_peers", "piece_size", "max_upload_rate", "max_download_rate"];
 
 impl PeersConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {

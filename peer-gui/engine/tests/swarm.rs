@@ -197,3 +197,32 @@ fn leechers_that_start_together_find_each_other() {
     });
     assert!(b.engine.download_status(second).is_some_and(|s| s.fetched_pieces > 0));
 }
+
+#[test]
+fn leechers_of_a_capped_seeder_carry_the_load() {
+    let tracker = Tracker::start();
+    let data = random_bytes(4 << 20, 41);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("swarm.bin"), &data).unwrap();
+    let mut s = settings(1, tracker.addr, dir.path());
+    // The seeder's link is the bottleneck: 2 s for one copy.
+    s.max_upload_rate = 2_000_000;
+    let seeder = Peer::with_settings(s, dir);
+    seeder.wait_sharing();
+    let leechers: Vec<Peer> = (2..=4).map(|i| Peer::start(i, tracker.addr)).collect();
+    let entry = leechers[0].find("swarm.bin");
+    let ids: Vec<u64> = leechers.iter().map(|l| l.engine.download(entry.clone()).unwrap()).collect();
+    let seeder_addr = seeder.engine.settings().listen;
+    for (l, &id) in leechers.iter().zip(&ids) {
+        l.wait("the download finished", |e| e.download_status(id).is_some_and(|s| s.state.is_finished()));
+        let status = l.engine.download_status(id).unwrap();
+        assert_eq!(status.state, DownloadState::Done);
+        assert!(std::fs::read(l.dir.path().join("swarm.bin")).unwrap() == data);
+        let from_leechers: u64 = status.sources.iter().filter(|(a, _)| **a != seeder_addr).map(|(_, r)| r.bytes).sum();
+        assert!(from_leechers > 0, "nothing from the other leechers: {:?}", status.sources);
+    }
+    // Client-server would take three copies from the seeder.
+    seeder.wait("the seeder's statistics", |e| e.transfers().uploaded > 0 && !e.transfers().is_moving());
+    let sent = seeder.engine.transfers().uploaded;
+    assert!(sent < 2 * data.len() as u64, "the seeder sent {sent} bytes for a {} byte file", data.len());
+}

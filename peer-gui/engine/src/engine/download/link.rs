@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::hashing::{PieceHash, hash_piece};
 use common::protocol::{FileEntry, Limits, PeerMessage};
 use common::{FileKey, Layout};
-use crossbeam_channel::{Sender, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
 use super::scheduler::LinkId;
 use super::writer::{Job, Write};
@@ -25,8 +25,19 @@ use crate::engine::wire::{Wire, WireError};
 pub const STALL: Duration = Duration::from_secs(10);
 /// Requests kept in flight per peer.
 const WINDOW: usize = 2;
-/// How often buffermaps are exchanged (`have`) while transferring.
-const HAVE_EVERY: Duration = Duration::from_secs(2);
+/// How often buffermaps are exchanged (`have`) while transferring, for
+/// maps up to [`SMALL_MAP`]: a leecher's new pieces are seen by those
+/// fetching from it within this, and a seeder's spread (server::spread)
+/// stays fresh. Larger maps go proportionally less often.
+const HAVE_EVERY: Duration = Duration::from_millis(250);
+/// With nothing to fetch from the peer (a leecher that has nothing new
+/// yet), its buffermap is asked for again this often (scaled alike)...
+const IDLE_POLL: Duration = Duration::from_millis(500);
+/// 32768 pieces: every file of ours up to 64 GiB.
+const SMALL_MAP: usize = 4096;
+/// ...for this long; then the link ends, freeing its pool thread (the
+/// coordinator connects again when it looks for peers).
+const IDLE_LIMIT: Duration = Duration::from_secs(15);
 
 /// What a link tells its download's coordinator.
 #[derive(Debug)]
@@ -89,6 +100,8 @@ pub struct Link {
     /// Where the link puts a clone of its socket, so the coordinator can
     /// interrupt a blocking read when it stops the link.
     pub socket: Arc<parking_lot::Mutex<Option<std::net::TcpStream>>>,
+    /// Disconnected when the coordinator stops the link: ends an idle wait.
+    pub wake: Receiver<()>,
 }
 
 impl Link {
@@ -130,12 +143,13 @@ impl Link {
         let mut pending: VecDeque<Vec<u32>> = VecDeque::new();
         let mut last_have = std::time::Instant::now();
         let mut maps = MapPace::default();
+        let mut idle_since = None;
         while !self.stop.load(Ordering::SeqCst) {
             // A map held back by the pace goes before the next request.
             if let Some(map) = maps.due() {
                 let _ = self.events.send(Event::Map(self.id, map));
             }
-            if last_have.elapsed() >= HAVE_EVERY && !pending.is_empty() {
+            if last_have.elapsed() >= self.map_interval(HAVE_EVERY) && !pending.is_empty() {
                 // Periodic exchange: our map out, theirs back (handled
                 // with the data), so new pieces at a leecher are seen.
                 let map = self.ours.lock().clone();
@@ -151,14 +165,31 @@ impl Link {
                 pending.push_back(want);
             }
             let Some(asked) = pending.pop_front() else {
-                // Nothing to fetch from this peer now: end and free the
-                // pool thread; the coordinator connects again later (a
-                // leecher gains pieces).
-                return Ok(());
+                // Nothing to fetch from this peer now: a leecher soon has
+                // new pieces, so look again shortly rather than reconnect.
+                let since = *idle_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() >= IDLE_LIMIT {
+                    return Ok(());
+                }
+                match self.wake.recv_timeout(self.map_interval(IDLE_POLL)) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    _ => return Ok(()),
+                }
+                self.exchange_maps(&mut wire, &layouts, &mut maps)?;
+                last_have = std::time::Instant::now();
+                continue;
             };
+            idle_since = None;
             self.receive(&mut wire, &layouts, &asked, &conn, &mut maps)?;
         }
         Ok(())
+    }
+
+    /// `base` for small maps, longer in proportion for large ones: map
+    /// traffic stays at most `SMALL_MAP` bytes per `base` each way.
+    fn map_interval(&self, base: Duration) -> Duration {
+        let ratio = self.layout.buffermap_len().div_ceil(SMALL_MAP).max(1);
+        base * u32::try_from(ratio).unwrap_or(u32::MAX)
     }
 
     fn ask(&self) -> Result<Vec<u32>, WireError> {
@@ -181,6 +212,34 @@ impl Link {
             wire.consume(used);
             if let Some(map) = map {
                 let _ = self.events.send(Event::Map(self.id, map));
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends our buffermap and passes theirs, from the reply, on.
+    fn exchange_maps(
+        &self,
+        wire: &mut Wire,
+        layouts: &impl common::protocol::Layouts,
+        maps: &mut MapPace,
+    ) -> Result<(), WireError> {
+        let map = self.ours.lock().clone();
+        wire.send(&PeerMessage::Have { key: self.entry.key.clone(), map })?;
+        loop {
+            let (message, used) = wire.recv(layouts)?;
+            let map = match message {
+                PeerMessage::Have { key, map } if key == self.entry.key => Some(map),
+                PeerMessage::Error(text) => {
+                    return Err(WireError::Io(std::io::Error::other(format!("peer refused: {text}"))));
+                }
+                _ => None,
+            };
+            wire.consume(used);
+            if let Some(map) = map {
+                if let Some(map) = maps.offer(map) {
+                    let _ = self.events.send(Event::Map(self.id, map));
+                }
                 return Ok(());
             }
         }
@@ -241,7 +300,7 @@ impl Link {
     }
 }
 
-/// Buffermaps from the peer go to the coordinator at most once a second,
+/// Buffermaps from the peer go to the coordinator at most twice a second,
 /// the latest winning: a peer spamming `have` (a full map each time)
 /// cannot queue them faster than the coordinator applies them.
 #[derive(Debug, Default)]
@@ -250,7 +309,7 @@ struct MapPace {
     pending: Option<common::BufferMap>,
 }
 
-const MAP_EVERY: Duration = Duration::from_secs(1);
+const MAP_EVERY: Duration = Duration::from_millis(250);
 
 impl MapPace {
     /// The map to pass on now, if any (else it waits for [`Self::due`]).

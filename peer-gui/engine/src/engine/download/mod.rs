@@ -63,8 +63,9 @@ struct Strikes {
     /// Replies with none of the pieces asked for.
     empty: u32,
 }
-/// How often peers are asked for again while links are missing.
-const REDISCOVER: Duration = Duration::from_secs(5);
+/// How often peers are asked for again while links are missing: leechers
+/// that start together find each other within this.
+const REDISCOVER: Duration = Duration::from_secs(2);
 
 pub struct Context {
     pub settings: Settings,
@@ -112,6 +113,8 @@ pub fn run(ctx: Context) {
 struct LinkState {
     peer: SocketAddr,
     stop: Arc<AtomicBool>,
+    /// Dropped with the state: wakes the link from an idle wait.
+    _wake: Sender<()>,
     /// The link's socket, shut down to interrupt a blocking read.
     socket: Arc<Mutex<Option<std::net::TcpStream>>>,
 }
@@ -430,6 +433,7 @@ impl Coordinator {
             self.next_link += 1;
             let stop = Arc::new(AtomicBool::new(false));
             let socket = Arc::new(Mutex::new(None));
+            let (wake_tx, wake) = bounded(0);
             let link = Link {
                 id,
                 peer,
@@ -445,8 +449,9 @@ impl Coordinator {
                 events: self.events.0.clone(),
                 stop: stop.clone(),
                 socket: socket.clone(),
+                wake,
             };
-            self.links.insert(id, LinkState { peer, stop, socket });
+            self.links.insert(id, LinkState { peer, stop, _wake: wake_tx, socket });
             self.running.insert(id);
             self.peer_of.insert(id, peer);
             ctx.pool.execute(move || link.run());

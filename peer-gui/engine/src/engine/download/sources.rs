@@ -60,10 +60,14 @@ pub fn discover(tracker: Sender<Request>, me: SocketAddr, key: FileKey) -> Recei
 }
 
 /// Asks the tracker who holds `key` (never this peer); resolves names.
+/// In random order: leechers that each take the first `max_peers` of one
+/// list would all fetch from the same few, and nobody from the others
+/// (whose pieces the seeder would then send again).
 fn find_peers(tracker: &Sender<Request>, me: SocketAddr, key: &FileKey) -> Found {
     let (tx, rx) = bounded(1);
     tracker.send(Request::GetFile(key.clone(), tx)).map_err(|_| TrackerError::Stopping)?;
-    let peers = rx.recv_timeout(Duration::from_secs(15)).map_err(|_| TrackerError::NoAnswer)??;
+    let mut peers = rx.recv_timeout(Duration::from_secs(15)).map_err(|_| TrackerError::NoAnswer)??;
+    fastrand::shuffle(&mut peers);
     Ok(peers
         .into_iter()
         .filter_map(|p| match p {

@@ -15,6 +15,7 @@ use common::protocol::{FileName, Layouts, Limits, ParseError, PeerMessage};
 use mio::net::TcpStream;
 
 use super::outbox::{Outbox, PieceAt, WriteError};
+use super::spread::Spread;
 use crate::engine::library::Library;
 use crate::engine::rate::RateLimits;
 use crate::engine::settings::Settings;
@@ -35,12 +36,14 @@ pub struct Context {
     pub library: Arc<Library>,
     /// The upload budget is shared by every connection.
     pub rates: Arc<RateLimits>,
+    /// Which pieces of complete files went out least often.
+    spread: Spread,
     limits: Limits,
 }
 
 impl Context {
     pub fn new(settings: &Settings, library: Arc<Library>, rates: Arc<RateLimits>) -> Self {
-        Self { limits: settings.limits(), settings: settings.clone(), library, rates }
+        Self { limits: settings.limits(), settings: settings.clone(), library, rates, spread: Spread::default() }
     }
 }
 
@@ -72,6 +75,9 @@ pub struct Conn {
     /// The piece bytes of the reply being written, counted once it is out.
     uploading: Option<(FileKey, FileName, u64, u64)>,
     malformed: u32,
+    /// It sent `have`: a leecher that exchanges maps and takes partial
+    /// replies, to which a seeder spreads its pieces (`spread`).
+    swarming: bool,
     /// A fatal error is being written; then the connection closes.
     closing: bool,
 }
@@ -90,6 +96,7 @@ impl Conn {
             outbox: Outbox::default(),
             uploading: None,
             malformed: 0,
+            swarming: false,
             closing: false,
         }
     }
@@ -147,7 +154,7 @@ impl Conn {
                     self.malformed = 0;
                     let now = Instant::now();
                     (self.last_message, self.last_progress) = (Some(now), now);
-                    self.uploading = answer(message, ctx, &self.stats, &mut self.outbox);
+                    self.uploading = answer(message, ctx, &self.stats, &mut self.outbox, &mut self.swarming);
                     self.inbox.consume(used);
                     budget = budget.saturating_sub(MESSAGE_COST);
                     if budget == 0 && self.outbox.is_empty() {
@@ -206,13 +213,26 @@ fn answer(
     ctx: &Context,
     stats: &Connection,
     out: &mut Outbox,
+    swarming: &mut bool,
 ) -> Option<(FileKey, FileName, u64, u64)> {
     let unknown = |key: &FileKey| PeerMessage::Error(format!("unknown key {key}"));
     match message {
-        PeerMessage::Interested { key } | PeerMessage::Have { key, .. } => match ctx.library.get(&key) {
+        PeerMessage::Interested { key } => match ctx.library.get(&key) {
             Some(f) => {
                 stats.set_file(&key, &f.entry.name);
                 out.message(&PeerMessage::Have { map: f.buffermap(), key });
+            }
+            None => out.message(&unknown(&key)),
+        },
+        PeerMessage::Have { key, map: theirs } => match ctx.library.get(&key) {
+            Some(f) => {
+                *swarming = true;
+                stats.set_file(&key, &f.entry.name);
+                let map = match f.partial {
+                    Some(_) => f.buffermap(),
+                    None => ctx.spread.offer(&key, f.layout.piece_count(), &theirs),
+                };
+                out.message(&PeerMessage::Have { map, key });
             }
             None => out.message(&unknown(&key)),
         },
@@ -235,12 +255,15 @@ fn answer(
             // At most what fits the message size; pieces not held are left
             // out (the asker learns from the reply and our `have`).
             let cap = ctx.settings.pieces_per_request(layout.piece_size());
-            let pieces: Vec<PieceAt> = indices
+            let mut pieces: Vec<PieceAt> = indices
                 .into_iter()
                 .filter(|&i| file.has_piece(i))
                 .take(cap)
                 .filter_map(|i| Some((i, layout.offset(i), layout.piece_len(i)? as usize)))
                 .collect();
+            if *swarming && file.partial.is_none() {
+                ctx.spread.keep_least_sent(&key, &mut pieces, |&(i, ..)| i);
+            }
             if pieces.is_empty() {
                 out.message(&PeerMessage::Data { key, pieces: Vec::new() });
                 return None;
@@ -248,6 +271,9 @@ fn answer(
             match file.open() {
                 Ok(handle) => {
                     let bytes = pieces.iter().map(|&(_, _, len)| len as u64).sum();
+                    if file.partial.is_none() {
+                        ctx.spread.sent(&key, count, pieces.iter().map(|&(i, ..)| i));
+                    }
                     stats.set_file(&key, &file.entry.name);
                     out.data(key.clone(), &pieces, &handle);
                     return Some((key, file.entry.name.clone(), pieces.len() as u64, bytes));

@@ -16,6 +16,7 @@
 mod conn;
 mod outbox;
 mod reactor;
+mod spread;
 
 use std::io;
 use std::net::TcpListener;
