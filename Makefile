@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test fmt-check clippy unit bench-key bench-tracker bench-download bench-frame screenshot run run_peers install-desktop fuzz clean run_tracker install-tracker-service
+.PHONY: all build test fmt-check clippy unit bench-key bench-tracker bench-download bench-swarm bench-frame screenshot run run_peers install-desktop fuzz clean run_tracker install-tracker-service
 
 all: build
 
@@ -40,6 +40,13 @@ run_tracker:
 bench-download:
 	$(CARGO) build --release -p tracker
 	$(CARGO) bench -p peer --bench download
+
+## Swarm benchmark: 1 capped seeder, SWARM_N leechers (8; "2,4,8,16"
+## sweeps), separate processes, against libtorrent in the same run.
+bench-swarm:
+	$(CARGO) build --release -p tracker
+	@/usr/bin/python3 -c 'import libtorrent' 2>/dev/null || apt-get install -y python3-libtorrent || sudo apt-get install -y python3-libtorrent
+	$(CARGO) bench -p peer --bench swarm
 
 ## Frame time of the app with 10,000 files and 20 downloads, under Xvfb.
 bench-frame:

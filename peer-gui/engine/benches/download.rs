@@ -3,38 +3,13 @@
 //! with the `tracker` binary; timed from the `download` command to the
 //! verified, renamed file. Prints MB/s and the leecher's peak RSS.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_line(child: &mut Child, needle: &str) -> String {
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let needle = needle.to_owned();
-    std::thread::spawn(move || {
-        let mut found = false;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !found && line.contains(&needle) {
-                found = true;
-                let _ = tx.send(line);
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(120)).expect("the process did not start")
-}
-
-fn free_port(ip: &str) -> u16 {
-    std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
-}
+use support::{Kill, free_port, random_file, same_file, wait_line};
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -56,15 +31,7 @@ fn main() {
         std::fs::create_dir_all(d).unwrap();
     }
     let original = seed_dirs[0].join("big.bin");
-    {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&original).unwrap());
-        let mut rng = fastrand::Rng::with_seed(42);
-        let mut block = vec![0u8; 1 << 20];
-        for _ in 0..mib {
-            rng.fill(&mut block);
-            out.write_all(&block).unwrap();
-        }
-    }
+    random_file(&original, mib);
     for d in &seed_dirs[1..] {
         std::fs::hard_link(&original, d.join("big.bin")).unwrap();
     }
@@ -136,20 +103,4 @@ fn main() {
         secs,
         peak as f64 / 1024.0
     );
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    use std::io::Read;
-    let (mut fa, mut fb) = (std::fs::File::open(a).unwrap(), std::fs::File::open(b).unwrap());
-    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
-    loop {
-        let na = fa.read(&mut ba).unwrap();
-        let nb = fb.read_exact(&mut bb[..na]).map(|()| na).unwrap_or(usize::MAX);
-        if na != nb || ba[..na] != bb[..na] {
-            return false;
-        }
-        if na == 0 {
-            return true;
-        }
-    }
 }

@@ -139,6 +139,14 @@ fn share(engine: Engine) -> Result<ExitCode, String> {
             },
         }
     }
+    let t = engine.transfers();
+    log::info!(
+        "stopping: {} ({} B) uploaded, {} ({} B) downloaded since start",
+        human(t.uploaded),
+        t.uploaded,
+        human(t.downloaded),
+        t.downloaded
+    );
     engine.shutdown();
     Ok(ExitCode::SUCCESS)
 }
@@ -210,6 +218,9 @@ fn download(engine: &Engine, what: &str) -> Result<ExitCode, String> {
             DownloadState::Done => {
                 progress.end();
                 eprintln!("{} complete: {}", entry.name, s.path.map(|p| p.display().to_string()).unwrap_or_default());
+                let from: Vec<String> =
+                    s.sources.iter().map(|(peer, r)| format!("{peer} {} B ({} pieces)", r.bytes, r.pieces)).collect();
+                log::info!("{} received from: {}", entry.name, from.join(", "));
                 return Ok(ExitCode::SUCCESS);
             }
             DownloadState::Error(why) => {
