@@ -229,8 +229,11 @@ fn download(engine: &Engine, what: &str) -> Result<ExitCode, String> {
             }
             DownloadState::Cancelled => return Err("cancelled".into()),
             state => {
-                if s.verified_bytes != last_progress.0 {
-                    last_progress = (s.verified_bytes, Instant::now());
+                // Bytes arriving count too: under a low download limit a
+                // large piece takes longer than NO_PROGRESS to verify.
+                let moved = s.verified_bytes + engine.transfers().downloaded;
+                if moved != last_progress.0 {
+                    last_progress = (moved, Instant::now());
                 }
                 let stuck_at = last_progress.1 + NO_PROGRESS;
                 // Woken by the engine's events (progress, state, rates

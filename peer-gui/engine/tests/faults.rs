@@ -110,3 +110,18 @@ fn cancelling_a_download_that_is_still_starting_removes_what_it_left() {
     leecher.wait("cancelled", |e| e.download_status(id).is_some_and(|s| s.state == DownloadState::Cancelled));
     assert!(!part.exists() && !manifest.exists(), "what the earlier run left is gone");
 }
+
+#[test]
+fn a_tracker_that_stops_shows_as_lost_before_the_next_update() {
+    let tracker = Tracker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(1, tracker.addr, dir.path());
+    // No update comes within the test's timeout: only the liveness check
+    // of the idle connection can notice.
+    s.update_interval = std::time::Duration::from_secs(3600);
+    let peer = Peer::with_settings(s, dir);
+    peer.wait_connected();
+    drop(tracker);
+    peer.wait("the tracker shown as lost", |e| !e.snapshot().tracker.connected);
+    assert!(peer.engine.snapshot().tracker.last_error.is_some());
+}

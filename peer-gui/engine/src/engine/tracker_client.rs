@@ -28,6 +28,9 @@ const UPDATE_WAIT: Duration = Duration::from_millis(500);
 /// tracker answers nothing to a search it refuses.
 const LOOK_WAIT: Duration = Duration::from_secs(3);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How often an idle tracker connection is checked: a tracker that
+/// stopped shows as lost within this, not at the next update.
+const LIVENESS: Duration = Duration::from_secs(1);
 
 /// What the status bar shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,12 +290,17 @@ impl Session {
         events: &Events,
     ) -> Result<(), TrackerError> {
         let mut next_update = Instant::now() + settings.update_interval;
+        let alive = crossbeam_channel::tick(LIVENESS);
         loop {
             let tick = after(next_update.saturating_duration_since(Instant::now()));
             let request = select! {
                 recv(stop) -> _ => return Ok(()),
                 recv(requests) -> r => match r { Ok(r) => Some(r), Err(_) => return Ok(()) },
                 recv(tick) -> _ => None,
+                recv(alive) -> _ => {
+                    self.link.check_alive().map_err(|e| self.lost(e))?;
+                    continue;
+                }
             };
             let asked = request.is_some();
             match request {

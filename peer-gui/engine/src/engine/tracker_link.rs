@@ -60,7 +60,20 @@ impl Link {
     pub fn new(stream: TcpStream, tracker: SocketAddr) -> io::Result<Self> {
         // A tracker that stops reading must not hold a request forever.
         stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
+        // A tracker whose machine vanished sends no FIN: probes notice
+        // within about 8 s while we wait for the next update.
+        let probes = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(5))
+            .with_interval(Duration::from_secs(1))
+            .with_retries(3);
+        socket2::SockRef::from(&stream).set_tcp_keepalive(&probes)?;
         Ok(Self { stream, tracker, buf: Vec::new(), start: 0, last_sent: 0 })
+    }
+
+    /// Reads what the tracker sent unasked, without waiting: an error
+    /// if it closed the connection (the tracker stopped or crashed).
+    pub fn check_alive(&mut self) -> io::Result<()> {
+        self.drop_unasked()
     }
 
     /// The address this end of the connection has: what the tracker
