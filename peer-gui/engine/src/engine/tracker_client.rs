@@ -37,6 +37,8 @@ const LIVENESS: Duration = Duration::from_secs(1);
 pub struct TrackerStatus {
     pub addr: SocketAddr,
     pub connected: bool,
+    /// The tracker knows every file this peer shared at this time (when
+    /// the last acknowledged announce or update was written).
     pub last_announce: Option<SystemTime>,
     pub last_error: Option<TrackerError>,
 }
@@ -86,7 +88,7 @@ pub fn spawn(
                     {
                         let mut s = status.lock();
                         s.connected = true;
-                        s.last_announce = Some(SystemTime::now());
+                        s.last_announce = Some(session.told_at);
                         s.last_error = None;
                     }
                     events.send(Event::Tracker { connected: true });
@@ -141,6 +143,10 @@ struct Session {
     update_unanswered: bool,
     /// The tracker listed this peer among the holders of a file.
     listed_us: bool,
+    /// When the library was read for the last announce or update: the
+    /// tracker knows every file shared before then (a file found while
+    /// the request was on its way is not in it).
+    told_at: SystemTime,
 }
 
 impl Session {
@@ -157,6 +163,7 @@ impl Session {
             no_substring: false,
             update_unanswered: false,
             listed_us: false,
+            told_at: SystemTime::now(),
         };
         session.announce(settings, library).map_err(|e| match e {
             TrackerError::Lost { addr, message } => TrackerError::AnnounceRefused { addr, reply: message },
@@ -171,6 +178,7 @@ impl Session {
     }
 
     fn announce(&mut self, settings: &Settings, library: &Library) -> Result<(), TrackerError> {
+        let read_at = SystemTime::now();
         let (seed, leech) = library.seed_and_leech();
         let keys: std::collections::HashSet<FileKey> = seed.iter().map(|e| e.key.clone()).collect();
         let leech = leech.into_iter().map(FileRef::Key).collect();
@@ -184,6 +192,7 @@ impl Session {
                     settings.tracker
                 );
                 self.announced = keys;
+                self.told_at = read_at;
                 Ok(())
             }
             other => Err(TrackerError::AnnounceRefused { addr: self.tracker, reply: shown(&other) }),
@@ -195,6 +204,7 @@ impl Session {
     /// left an `update` unanswered (its answer, if it ever came, would be
     /// taken for another request's).
     fn update(&mut self, settings: &Settings, library: &Library) -> Result<(), TrackerError> {
+        let read_at = SystemTime::now();
         let (seed, leech) = library.seed_and_leech();
         // A file we stopped seeding may be forgotten by the tracker, name
         // and size included (update carries keys only): if it comes back,
@@ -206,7 +216,10 @@ impl Session {
         let seed = seed.into_iter().map(|e| FileRef::Key(e.key)).collect();
         let leech = leech.into_iter().map(FileRef::Key).collect();
         match self.link.ask(&TrackerRequest::Update { seed, leech }, Expect::Ok, UPDATE_WAIT) {
-            Ok(Some(TrackerReply::Ok)) => Ok(()),
+            Ok(Some(TrackerReply::Ok)) => {
+                self.told_at = read_at;
+                Ok(())
+            }
             // Forgotten (expired or restarted): announce again.
             Ok(Some(_)) => self.announce(settings, library),
             Ok(None) => {
@@ -312,7 +325,7 @@ impl Session {
                 }
                 Some(Request::UpdateNow) | None => {
                     self.update(settings, library)?;
-                    status.lock().last_announce = Some(SystemTime::now());
+                    status.lock().last_announce = Some(self.told_at);
                     // Told when the tracker learns of a change; the
                     // periodic update changes nothing worth a repaint.
                     if asked {
