@@ -79,7 +79,7 @@ fn search_paste_and_download_show_progress_then_the_file() {
     h.state_mut().tabs[0].state.query.clear();
     type_in_search(&mut h, &line);
     h.get_by_role_and_label(Role::Button, "Download").click();
-    until(&mut h, &changes, "a download row", |h| has_text(h, "Downloads (1)"));
+    until(&mut h, &changes, "a transfer row", |h| has_text(h, "Transfers (1)"));
     until(&mut h, &changes, "the download done", |h| has_text(h, "done"));
     until(&mut h, &changes, "the file in the local list", |h| has_text(h, "Shared files (1)") && has_text(h, "shared"));
     assert!(std::fs::read(dir.path().join("x.txt")).unwrap() == data);
@@ -153,4 +153,68 @@ impl SetupState for Harness<'static, peer_gui::app::launch::Launch> {
             other => panic!("not on the setup screen: {other:?}"),
         }
     }
+}
+
+/// A seeder whose upload is capped, so a download lasts a few seconds.
+fn slow_seeder(tracker: SocketAddr, name: &str, data: &[u8], rate: u64) -> Peer {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(name), data).unwrap();
+    let mut s = settings(1, tracker, dir.path());
+    s.max_upload_rate = rate;
+    let p = Peer::with_settings(s, dir);
+    p.wait_sharing();
+    p
+}
+
+#[test]
+fn the_transfers_table_shows_rates_and_peers_then_time_and_average() {
+    let tracker = Tracker::start();
+    let data = random_bytes(1 << 20, 12);
+    // About 4 s: long enough to see the download move.
+    let seeder = slow_seeder(tracker.addr, "slow.bin", &data, 250_000);
+    let (mut h, changes, dir) = app(tracker.addr);
+    let entry = seeder_entry(&seeder, "slow.bin");
+    let id = h.state().tabs[0].engine.download(entry).unwrap();
+    until(&mut h, &changes, "a moving row with its peer", |h| {
+        has_text(h, "Transfers (1)") && has_text(h, "KiB/s") && has_text(h, "1 / 0")
+    });
+    // Selecting the row shows the seeder among its peers.
+    h.state_mut().tabs[0].state.selected = Some(id);
+    let seeder_addr = seeder.engine.settings().listen.to_string();
+    until(&mut h, &changes, "the seeder in the details", |h| has_text(h, &seeder_addr) && has_text(h, "sends to us"));
+    until(&mut h, &changes, "the download done", |h| has_text(h, "done"));
+    // Done: how long it took and at what average rate, not an ETA.
+    let status = h.state().tabs[0].engine.download_status(id).unwrap();
+    let took = peer_gui::app::view::transfers::duration(status.elapsed().as_secs());
+    assert!(has_text(&h, &format!("{took} at ")), "no elapsed time shown");
+    assert!(std::fs::read(dir.path().join("slow.bin")).unwrap() == data);
+}
+
+/// The tracker's result line for `name`, as another peer finds it.
+fn seeder_entry(seeder: &Peer, name: &str) -> common::protocol::FileEntry {
+    seeder.find(name)
+}
+
+#[test]
+fn a_sharing_tab_shows_what_it_uploaded() {
+    let tracker = Tracker::start();
+    let (mut h, changes, dir) = app(tracker.addr);
+    let data = random_bytes(300_000, 13);
+    std::fs::write(dir.path().join("up.bin"), &data).unwrap();
+    until(&mut h, &changes, "the file shared", |h| has_text(h, "Shared files (1)"));
+    let leecher = Peer::start(2, tracker.addr);
+    let status = leecher.download_and_wait(leecher.find("up.bin"));
+    assert_eq!(status.state, peer::engine::DownloadState::Done);
+    // Its size shows twice: in Size, and in Uploaded once it all went out.
+    let size = peer_gui::app::view::human_size(data.len() as u64);
+    until(&mut h, &changes, "the upload total", |h| h.query_all_by_label(&size).count() >= 2);
+}
+
+#[test]
+fn a_tracker_that_stops_turns_the_status_bar_red() {
+    let tracker = Tracker::start();
+    let (mut h, changes, _dir) = app(tracker.addr);
+    until(&mut h, &changes, "connected", |h| has_text(h, "connected") && !has_text(h, "not connected"));
+    drop(tracker);
+    until(&mut h, &changes, "the tracker lost", |h| has_text(h, "not connected"));
 }

@@ -17,6 +17,9 @@ use parking_lot::Mutex;
 use self::view::{Command, TabState};
 use peer::engine::{Engine, TrackerError};
 
+/// The longest the window goes without a redraw.
+const LIVE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Lets engine threads repaint the UI once its context exists.
 #[derive(Debug, Clone, Default)]
 pub struct Repaint(Arc<OnceLock<egui::Context>>);
@@ -85,6 +88,9 @@ impl App {
     /// Draws everything into `ui` and runs what the user asked for.
     pub fn draw(&mut self, ui: &mut Ui) {
         self.repaint.set(ui.ctx());
+        // Rates fall, timers count and a dead tracker turns red without
+        // any event: redraw at least once a second.
+        ui.ctx().request_repaint_after(LIVE);
         let logs = self.logs.snapshot();
         if self.tabs.is_empty() {
             ui.label("No peer to show.");

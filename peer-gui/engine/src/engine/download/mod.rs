@@ -601,6 +601,9 @@ fn set_state(ctx: &Context, state: DownloadState) {
         if s.state == state {
             return;
         }
+        if state.is_finished() {
+            s.finished.get_or_insert_with(Instant::now);
+        }
         s.state = state.clone();
         s.id
     };

@@ -54,6 +54,10 @@ pub struct DownloadStatus {
     pub dropped: Vec<SocketAddr>,
     /// Where the file is once done.
     pub path: Option<PathBuf>,
+    /// When this run of the download started, and when it ended (done,
+    /// cancelled or failed).
+    pub started: Instant,
+    pub finished: Option<Instant>,
     samples: VecDeque<(Instant, u64)>,
 }
 
@@ -69,6 +73,8 @@ impl DownloadStatus {
             sources: BTreeMap::new(),
             dropped: Vec::new(),
             path: None,
+            started: Instant::now(),
+            finished: None,
             samples: VecDeque::new(),
         }
     }
@@ -103,6 +109,18 @@ impl DownloadStatus {
     pub fn eta(&self) -> Option<Duration> {
         let speed = self.speed();
         (speed > 0.0).then(|| Duration::from_secs_f64((self.entry.length - self.verified_bytes) as f64 / speed))
+    }
+
+    /// How long this run has taken so far, or took.
+    pub fn elapsed(&self) -> Duration {
+        self.finished.unwrap_or_else(Instant::now).saturating_duration_since(self.started)
+    }
+
+    /// Bytes fetched in this run per second of it (a resumed download
+    /// does not count what it found on disk).
+    pub fn average_rate(&self) -> f64 {
+        let fetched: u64 = self.sources.values().map(|r| r.bytes).sum();
+        fetched as f64 / self.elapsed().as_secs_f64().max(0.001)
     }
 
     pub fn fraction(&self) -> f32 {
