@@ -34,6 +34,8 @@ RUST_LOG=warn ./target/release/tracker --config install/tracker/config.ini >"$wo
 mkdir -p "$work/peer4"
 cp install/peers/peer4_files/* "$work/peer4/"
 sed "s|^peer4_directory_path = .*|peer4_directory_path = $work/peer4|" install/peers/config.ini >"$work/peers.ini"
+# The seeder sends 20 kB/s, so the download is still moving when shot.
+echo "peer1_max_upload_rate = 20000" >>"$work/peers.ini"
 ./target/release/peer --config "$work/peers.ini" --peer 1 share >"$work/peer1.log" 2>&1 & pids+=($!)
 ./target/release/peer-gui --config "$work/peers.ini" --peer 4 >"$work/gui.log" 2>&1 & pids+=($!)
 win=""
@@ -44,7 +46,7 @@ for _ in $(seq 100); do
 done
 [ -n "$win" ] || { echo "screenshot: no window appeared"; cat "$work/gui.log"; exit 1; }
 sleep 2
-import -window root "$out/start.png"
+import -window "$win" "$out/start.png"
 # Search through the real window: focus it (no window manager here),
 # click the field, type, press Enter.
 xdotool windowfocus --sync "$win"
@@ -53,13 +55,16 @@ sleep 0.3
 xdotool type --delay 20 'random'
 xdotool key Return
 sleep 2
-import -window root "$out/search.png"
+import -window "$win" "$out/search.png"
 # Paste a result line into the field and click Download (the seed's way).
 xdotool mousemove --window "$win" 300 42 click 1
 sleep 0.2
 xdotool key ctrl+a
 xdotool type --delay 5 "$(./target/release/peer --config "$work/peers.ini" --peer 2 search 'filename="random_100k.bin"' | head -1)"
 xdotool mousemove --window "$win" 910 42 click 1
-sleep 3
-import -window root "$out/download.png"
+sleep 2
+# Select the transfer row: its peers show below the table.
+xdotool mousemove --window "$win" 60 200 click 1
+sleep 1.5
+import -window "$win" "$out/download.png"
 echo "screenshots: $out/start.png $out/search.png $out/download.png"

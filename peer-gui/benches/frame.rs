@@ -80,6 +80,7 @@ fn main() {
             last_error: None,
         },
         transfers: Default::default(),
+        limits: Default::default(),
     };
     let logs = (0..500).map(|i| format!("INFO  line {i} of the log panel")).collect();
     let bench = Bench {

@@ -218,3 +218,18 @@ fn a_tracker_that_stops_turns_the_status_bar_red() {
     drop(tracker);
     until(&mut h, &changes, "the tracker lost", |h| has_text(h, "not connected"));
 }
+
+#[test]
+fn rate_limits_set_in_the_app_reach_the_engine() {
+    let tracker = Tracker::start();
+    let (mut h, _changes, _dir) = app(tracker.addr);
+    h.run_steps(2);
+    assert!(h.query_by_label("Apply").is_none(), "nothing changed yet");
+    h.state_mut().tabs[0].state.limits = Some(peer_gui::app::view::Limits { upload: 100, download: 0 });
+    h.run_steps(1);
+    h.get_by_role_and_label(Role::Button, "Apply").click();
+    h.run_steps(2);
+    let limits = h.state().tabs[0].engine.rate_limits();
+    assert_eq!((limits.upload.rate(), limits.download.rate()), (100 * 1024, 0));
+    assert!(h.query_by_label("Apply").is_none(), "applied");
+}

@@ -121,14 +121,14 @@ fn take_replies(tab: &mut Tab) {
         match reply {
             Reply::Searched(Ok(results)) => {
                 tab.state.searching = false;
-                tab.state.message = Some((true, format!("{} result(s)", results.len())));
+                tab.state.say(true, view::plural(results.len(), "result"));
                 tab.state.results = results;
             }
             Reply::Searched(Err(e)) => {
                 tab.state.searching = false;
-                tab.state.message = Some((false, format!("Search failed: {e}")));
+                tab.state.say(false, format!("Search failed: {e}"));
             }
-            Reply::Message(ok, text) => tab.state.message = Some((ok, text)),
+            Reply::Message(ok, text) => tab.state.say(ok, text),
         }
     }
 }
@@ -154,29 +154,33 @@ fn run(tab: &mut Tab, command: Command, ctx: &egui::Context, repaint: &Repaint) 
         Command::Search => match parse_query(&tab.state.query) {
             Ok(criteria) => {
                 tab.state.searching = true;
-                tab.state.message = Some((true, "Searching...".into()));
+                tab.state.say(true, "Searching...");
                 background(Box::new(move |e| Reply::Searched(e.search(criteria))));
             }
             Err(e) => {
-                tab.state.message =
-                    Some((false, format!("Cannot search: {e}. Example: filename=\"file.txt\" filesize>\"1048576\"")))
+                tab.state.say(false, format!("Cannot search: {e}. Example: filename=\"file.txt\" filesize>\"1048576\""))
             }
         },
         Command::DownloadPasted => match FileEntry::parse_line(&tab.state.query) {
             Ok(entry) => background(Box::new(move |e| start_download(e, entry))),
-            Err(e) => {
-                tab.state.message = Some((
-                    false,
-                    format!("Not a result line ({e}). Paste a line as search shows it: name length piecesize key"),
-                ))
-            }
+            Err(e) => tab.state.say(
+                false,
+                format!("Not a result line ({e}). Paste a line as search shows it: name length piecesize key"),
+            ),
         },
         Command::Download(entry) => background(Box::new(move |e| start_download(e, entry))),
         Command::Control(id, control) => tab.engine.control(id, control),
         Command::Copy(text) => ctx.copy_text(text),
+        Command::SetLimits { upload, download } => {
+            let limits = tab.engine.rate_limits();
+            limits.upload.set_rate(upload);
+            limits.download.set_rate(download);
+            tab.state.limits = None;
+            log::info!("rate limits now: up {upload} B/s, down {download} B/s (0: none)");
+        }
         Command::OpenFolder(dir) => {
             if let Err(e) = std::process::Command::new("xdg-open").arg(&dir).spawn() {
-                tab.state.message = Some((false, format!("Cannot open {}: {e}", dir.display())));
+                tab.state.say(false, format!("Cannot open {}: {e}", dir.display()));
             }
         }
     }

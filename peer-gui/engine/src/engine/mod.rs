@@ -77,6 +77,15 @@ pub struct Snapshot {
     pub downloads: Vec<DownloadStatus>,
     pub tracker: TrackerStatus,
     pub transfers: Arc<Transfers>,
+    /// The rate limits in force, bytes per second (0: none).
+    pub limits: LimitsInfo,
+}
+
+/// Upload and download limits, bytes per second (0: none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitsInfo {
+    pub upload: u64,
+    pub download: u64,
 }
 
 struct DownloadHandle {
@@ -345,6 +354,7 @@ impl Engine {
             downloads: self.downloads.lock().iter().map(|d| d.status.lock().clone()).collect(),
             tracker: self.tracker_status.lock().clone(),
             transfers: self.transfers.lock().clone(),
+            limits: LimitsInfo { upload: self.limits.upload.rate(), download: self.limits.download.rate() },
         }
     }
 

@@ -28,6 +28,11 @@ pub enum Command {
     Control(u64, Control),
     Copy(String),
     OpenFolder(std::path::PathBuf),
+    /// New upload and download limits, bytes per second (0: none).
+    SetLimits {
+        upload: u64,
+        download: u64,
+    },
 }
 
 /// What the transfers table is sorted by.
@@ -52,14 +57,61 @@ pub struct Sort {
 #[derive(Debug, Default)]
 pub struct TabState {
     pub query: String,
-    /// Inline message under the search field (what is wrong, or done).
+    /// Inline message under the search field (what is wrong, or done),
+    /// and when it was said: news fades, errors stay until the next one.
     pub message: Option<(bool, String)>,
+    pub message_at: Option<std::time::Instant>,
     pub searching: bool,
     /// The last search's results.
     pub results: Vec<FileEntry>,
     /// The download whose details show under the table.
     pub selected: Option<u64>,
     pub sort: Sort,
+    /// The rate limits as edited, KiB/s (0: none); `None` until read
+    /// from the engine.
+    pub limits: Option<Limits>,
+}
+
+impl TabState {
+    /// Shows `text` under the search field: `ok` news, or what went wrong.
+    pub fn say(&mut self, ok: bool, text: impl Into<String>) {
+        self.message = Some((ok, text.into()));
+        self.message_at = Some(std::time::Instant::now());
+    }
+
+    /// The message to show now: news only for [`NEWS_FOR`].
+    pub fn current_message(&self) -> Option<&(bool, String)> {
+        let fresh = self.message_at.is_none_or(|at| at.elapsed() < NEWS_FOR);
+        self.message.as_ref().filter(|(ok, _)| !ok || fresh)
+    }
+}
+
+/// How long news ("Downloading X", "3 result(s)") stays under the field.
+const NEWS_FOR: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// Upload and download limits in KiB/s, 0 for none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub upload: u64,
+    pub download: u64,
+}
+
+/// The tab's rate limits, applied when changed.
+fn limits(ui: &mut Ui, snapshot: &Snapshot, state: &mut TabState, commands: &mut Vec<Command>) {
+    let kib = |rate: u64| rate.div_ceil(1024);
+    let current = Limits { upload: kib(snapshot.limits.upload), download: kib(snapshot.limits.download) };
+    let edited = state.limits.get_or_insert(current);
+    ui.horizontal(|ui| {
+        ui.label("Limits:");
+        ui.label("up");
+        ui.add(egui::DragValue::new(&mut edited.upload).range(0..=10_000_000).suffix(" KiB/s"));
+        ui.label("down");
+        ui.add(egui::DragValue::new(&mut edited.download).range(0..=10_000_000).suffix(" KiB/s"));
+        ui.weak("(0: none)");
+        if *edited != current && ui.button("Apply").clicked() {
+            commands.push(Command::SetLimits { upload: edited.upload * 1024, download: edited.download * 1024 });
+        }
+    });
 }
 
 /// `12.5 MiB/s`.
@@ -103,9 +155,38 @@ pub fn layout(
             transfers::details(ui, snapshot, state, &mut commands);
             ui.separator();
             peers(ui, snapshot);
+            limits(ui, snapshot, state, &mut commands);
             ui.separator();
             local_files(ui, snapshot);
         });
     });
     commands
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn news_fades_and_errors_stay() {
+        let mut state = TabState::default();
+        state.say(true, "Downloading x.bin");
+        assert!(state.current_message().is_some());
+        let long_ago = std::time::Instant::now().checked_sub(NEWS_FOR * 2);
+        state.message_at = long_ago;
+        assert!(state.current_message().is_none(), "old news still shown");
+        state.say(false, "disk full");
+        state.message_at = long_ago;
+        assert_eq!(state.current_message().map(|(_, t)| t.as_str()), Some("disk full"));
+    }
+
+    #[test]
+    fn counts_read_right() {
+        assert_eq!(
+            (plural(1, "peer"), plural(2, "peer"), plural(0, "peer")),
+            ("1 peer".into(), "2 peers".into(), "0 peers".into())
+        );
+        assert_eq!(transfers::duration(0), "under 1 s");
+        assert_eq!(transfers::duration(75), "1 min 15 s");
+    }
 }

@@ -23,7 +23,7 @@ pub fn search_bar(ui: &mut Ui, state: &mut TabState, commands: &mut Vec<Command>
             commands.push(Command::DownloadPasted);
         }
     });
-    if let Some((ok, text)) = &state.message {
+    if let Some((ok, text)) = state.current_message() {
         let color = if *ok { ui.visuals().weak_text_color() } else { ui.visuals().error_fg_color };
         ui.label(RichText::new(text).color(color));
     }

@@ -82,13 +82,13 @@ pub fn table(ui: &mut Ui, snapshot: &Snapshot, state: &mut TabState, commands: &
             .sense(egui::Sense::click())
             .max_scroll_height(200.0)
             .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-            .column(Column::remainder().at_least(140.0).clip(true))
+            .column(Column::remainder().at_least(120.0).clip(true))
             .column(Column::exact(70.0))
-            .column(Column::exact(130.0))
-            .columns(Column::exact(80.0), 2)
-            .column(Column::exact(150.0))
-            .column(Column::exact(60.0))
-            .column(Column::exact(130.0).clip(true))
+            .column(Column::exact(110.0))
+            .columns(Column::exact(75.0), 2)
+            .column(Column::exact(140.0))
+            .column(Column::exact(50.0))
+            .column(Column::exact(110.0).clip(true))
             .column(Column::exact(130.0))
             .header(ROW, |mut h| {
                 h.col(|ui| header(ui, "Name", SortBy::Name, &mut sort));
@@ -134,7 +134,7 @@ fn cells(
     row.col(|ui| drop(ui.label(human_size(s.entry.length))));
     row.col(|ui| {
         let mut bar =
-            egui::ProgressBar::new(s.fraction()).desired_width(120.0).text(format!("{:.0}%", s.fraction() * 100.0));
+            egui::ProgressBar::new(s.fraction()).desired_width(100.0).text(format!("{:.0}%", s.fraction() * 100.0));
         if matches!(s.state, DownloadState::Error(_) | DownloadState::Cancelled) {
             bar = bar.fill(ui.visuals().widgets.inactive.bg_fill);
         }
@@ -185,10 +185,11 @@ fn cells(
     });
 }
 
-/// `75 s`, `12 min 5 s`, `2 h 3 min`.
+/// `under 1 s`, `75 s`, `12 min 5 s`, `2 h 3 min`.
 pub fn duration(secs: u64) -> String {
     match secs {
-        0..60 => format!("{secs} s"),
+        0 => "under 1 s".into(),
+        1..60 => format!("{secs} s"),
         60..3600 => format!("{} min {} s", secs / 60, secs % 60),
         _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
     }
