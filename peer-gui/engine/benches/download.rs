@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Kill, free_port, random_file, same_file, wait_line};
+use support::{Kill, free_port, random_file, same_file, start_tracker, wait_line};
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -36,18 +36,7 @@ fn main() {
         std::fs::hard_link(&original, d.join("big.bin")).unwrap();
     }
 
-    std::fs::write(root.join("tracker.ini"), "tracker_ip = 127.0.0.1\ntracker_port = 5000\n").unwrap();
-    let mut tracker = Command::new(&tracker_bin)
-        .arg("--config")
-        .arg(root.join("tracker.ini"))
-        .args(["--port", "0"])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let line = wait_line(&mut tracker, "listening on");
-    let _tracker = Kill(tracker);
-    let port = line.rsplit(':').next().unwrap().split_whitespace().next().unwrap();
+    let (_tracker, port) = start_tracker(&tracker_bin, root);
     let mut config = format!("tracker_ip = 127.0.0.1\ntracker_port = {port}\n");
     for (i, d) in seed_dirs.iter().chain([&leech_dir]).enumerate() {
         let ip = format!("127.0.0.{}", 11 + i);

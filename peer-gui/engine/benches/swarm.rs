@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Kill, free_port, random_file, same_file, terminate, wait_for, wait_line, watch};
+use support::{Kill, free_port, random_file, same_file, start_tracker, terminate, wait_for, watch};
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -83,18 +83,7 @@ fn swarm(peer_bin: &Path, tracker_bin: &Path, root: &Path, original: &Path, n: u
         std::fs::create_dir_all(d).unwrap();
     }
     std::fs::hard_link(original, dirs[0].join("big.bin")).unwrap();
-    std::fs::write(root.join("tracker.ini"), "tracker_ip = 127.0.0.1\ntracker_port = 5000\n").unwrap();
-    let mut tracker = Command::new(tracker_bin)
-        .arg("--config")
-        .arg(root.join("tracker.ini"))
-        .args(["--port", "0"])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let line = wait_line(&mut tracker, "listening on");
-    let _tracker = Kill(tracker);
-    let port = line.rsplit(':').next().unwrap().split_whitespace().next().unwrap();
+    let (_tracker, port) = start_tracker(tracker_bin, &root);
     let mut config = format!("tracker_ip = 127.0.0.1\ntracker_port = {port}\npeer1_max_upload_rate = {rate}\n");
     if let Ok(m) = std::env::var("SWARM_MAX_PEERS") {
         for i in 1..=n + 1 {

@@ -139,7 +139,7 @@ fn share(engine: Engine) -> Result<ExitCode, String> {
             },
         }
     }
-    let t = engine.transfers();
+    let t = engine.totals();
     log::info!(
         "stopping: {} ({} B) uploaded, {} ({} B) downloaded since start",
         human(t.uploaded),

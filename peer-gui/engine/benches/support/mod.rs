@@ -101,3 +101,20 @@ pub fn wait_for(
 pub fn terminate(child: &Child) {
     let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
 }
+
+/// The `tracker` binary on 127.0.0.1 and a free port, its configuration
+/// in `root`: the running process and its port.
+pub fn start_tracker(tracker_bin: &Path, root: &Path) -> (Kill, String) {
+    std::fs::write(root.join("tracker.ini"), "tracker_ip = 127.0.0.1\ntracker_port = 5000\n").unwrap();
+    let mut tracker = std::process::Command::new(tracker_bin)
+        .arg("--config")
+        .arg(root.join("tracker.ini"))
+        .args(["--port", "0"])
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = wait_line(&mut tracker, "listening on");
+    let port = line.rsplit(':').next().unwrap().split_whitespace().next().unwrap().to_owned();
+    (Kill(tracker), port)
+}

@@ -363,6 +363,12 @@ impl Engine {
         self.transfers.lock().clone()
     }
 
+    /// Bytes moved since start, up to now (a closing summary must not
+    /// miss what moved since the last sample).
+    pub fn totals(&self) -> stats::Totals {
+        self.stats.totals()
+    }
+
     pub fn download_status(&self, id: u64) -> Option<DownloadStatus> {
         self.downloads.lock().iter().map(|d| d.status.lock().clone()).find(|s| s.id == id)
     }

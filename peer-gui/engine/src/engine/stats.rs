@@ -147,9 +147,21 @@ pub struct Stats {
     events: Events,
 }
 
+/// Piece bytes moved since the engine started, counted to the last byte.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub downloaded: u64,
+    pub uploaded: u64,
+}
+
 impl Stats {
     pub fn new(events: Events) -> Self {
         Self { shared: Arc::default(), events }
+    }
+
+    /// The counters now, not as last sampled.
+    pub fn totals(&self) -> Totals {
+        Totals { downloaded: self.shared.down.read().0, uploaded: self.shared.up.read().0 }
     }
 
     /// Registers a connection until the returned handle is dropped.

@@ -198,26 +198,16 @@ impl Link {
         rx.recv().map_err(|_| WireError::Closed)
     }
 
+    /// Asks for the peer's map with `interested` (a first contact) and
+    /// passes it on.
     fn refresh_map(&self, wire: &mut Wire, layouts: &impl common::protocol::Layouts) -> Result<(), WireError> {
         wire.send(&PeerMessage::Interested { key: self.entry.key.clone() })?;
-        loop {
-            let (message, used) = wire.recv(layouts)?;
-            let map = match message {
-                PeerMessage::Have { key, map } if key == self.entry.key => Some(map),
-                PeerMessage::Error(text) => {
-                    return Err(WireError::Io(std::io::Error::other(format!("peer refused: {text}"))));
-                }
-                _ => None,
-            };
-            wire.consume(used);
-            if let Some(map) = map {
-                let _ = self.events.send(Event::Map(self.id, map));
-                return Ok(());
-            }
-        }
+        let map = self.their_map(wire, layouts)?;
+        let _ = self.events.send(Event::Map(self.id, map));
+        Ok(())
     }
 
-    /// Sends our buffermap and passes theirs, from the reply, on.
+    /// Sends our buffermap and passes theirs, from the reply, on (paced).
     fn exchange_maps(
         &self,
         wire: &mut Wire,
@@ -226,6 +216,19 @@ impl Link {
     ) -> Result<(), WireError> {
         let map = self.ours.lock().clone();
         wire.send(&PeerMessage::Have { key: self.entry.key.clone(), map })?;
+        if let Some(map) = maps.offer(self.their_map(wire, layouts)?) {
+            let _ = self.events.send(Event::Map(self.id, map));
+        }
+        Ok(())
+    }
+
+    /// The `have` answering our `interested` or `have` (other messages
+    /// before it are skipped; an `error` ends the link).
+    fn their_map(
+        &self,
+        wire: &mut Wire,
+        layouts: &impl common::protocol::Layouts,
+    ) -> Result<common::BufferMap, WireError> {
         loop {
             let (message, used) = wire.recv(layouts)?;
             let map = match message {
@@ -237,10 +240,7 @@ impl Link {
             };
             wire.consume(used);
             if let Some(map) = map {
-                if let Some(map) = maps.offer(map) {
-                    let _ = self.events.send(Event::Map(self.id, map));
-                }
-                return Ok(());
+                return Ok(map);
             }
         }
     }
