@@ -200,6 +200,18 @@ fn resolve(engine: &Engine, what: &str) -> Result<FileEntry, String> {
         .ok_or_else(|| format!("the tracker lists no file with key {key}"))
 }
 
+/// How long `download` waits for the next verified piece: [`NO_PROGRESS`],
+/// or longer under a download limit so low that one reply (a request's
+/// worth of pieces, at least one) takes more than half of that.
+fn patience(engine: &Engine, entry: &FileEntry) -> Duration {
+    let rate = engine.rate_limits().download.rate();
+    if rate == 0 {
+        return NO_PROGRESS;
+    }
+    let reply = (engine.settings().max_message as u64).max(entry.piece_size);
+    NO_PROGRESS.max(Duration::from_secs(2 * reply / rate + 1))
+}
+
 fn download(engine: &Engine, what: &str) -> Result<ExitCode, String> {
     let events = engine.subscribe();
     engine.wait_for_tracker(TRACKER_WAIT).map_err(|e| e.to_string())?;
@@ -229,13 +241,10 @@ fn download(engine: &Engine, what: &str) -> Result<ExitCode, String> {
             }
             DownloadState::Cancelled => return Err("cancelled".into()),
             state => {
-                // Bytes arriving count too: under a low download limit a
-                // large piece takes longer than NO_PROGRESS to verify.
-                let moved = s.verified_bytes + engine.transfers().downloaded;
-                if moved != last_progress.0 {
-                    last_progress = (moved, Instant::now());
+                if s.verified_bytes != last_progress.0 {
+                    last_progress = (s.verified_bytes, Instant::now());
                 }
-                let stuck_at = last_progress.1 + NO_PROGRESS;
+                let stuck_at = last_progress.1 + patience(engine, &s.entry);
                 // Woken by the engine's events (progress, state, rates
                 // twice a second while bytes move); the deadline only
                 // ends a download that stopped moving.
@@ -243,7 +252,7 @@ fn download(engine: &Engine, what: &str) -> Result<ExitCode, String> {
                     progress.end();
                     return Err(format!(
                         "no progress for {}s ({state:?}); the partial file is kept, run the same command to resume",
-                        NO_PROGRESS.as_secs()
+                        patience(engine, &s.entry).as_secs()
                     ));
                 }
             }

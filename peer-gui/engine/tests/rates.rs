@@ -81,3 +81,28 @@ fn a_limit_lifted_at_run_time_applies_to_the_running_download() {
     assert_eq!(leecher.engine.download_status(id).unwrap().state, DownloadState::Done);
     assert!(std::fs::read(leecher.dir.path().join("slow.bin")).unwrap() == data);
 }
+
+#[test]
+fn a_limit_lowered_while_bytes_move_does_not_hold_the_download() {
+    let tracker = Tracker::start();
+    let data = random_bytes(6 << 20, 34);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("busy.bin"), &data).unwrap();
+    let mut s = settings(1, tracker.addr, dir.path());
+    s.max_upload_rate = 2_000_000;
+    let seeder = Peer::with_settings(s, dir);
+    seeder.wait_sharing();
+    let leecher = Peer::start(2, tracker.addr);
+    let id = leecher.engine.download(leecher.find("busy.bin")).unwrap();
+    let fetched = |e: &peer::engine::Engine| e.download_status(id).map_or(0, |s| s.fetched_pieces);
+    leecher.wait("a first piece", |e| fetched(e) > 0);
+    // Lowered, then lifted while bytes move: the download goes on at once
+    // (what a read in flight books at the new rate is bounded: see the
+    // limiter's own tests).
+    leecher.engine.rate_limits().download.set_rate(10_000);
+    let before = fetched(&leecher.engine);
+    leecher.wait("a piece under the low limit", |e| fetched(e) > before);
+    leecher.engine.rate_limits().download.set_rate(0);
+    leecher.wait("the download finished", |e| e.download_status(id).is_some_and(|s| s.state.is_finished()));
+    assert!(std::fs::read(leecher.dir.path().join("busy.bin")).unwrap() == data);
+}

@@ -50,8 +50,8 @@ impl RateLimit {
     }
 
     /// Changes the rate from now on: connections already waiting wait
-    /// their slot out (at most a quantum at the old rate); new slots are
-    /// booked at the new rate from now.
+    /// their slot out (behind at most a quantum per connection at the old
+    /// rate); new slots are booked at the new rate from now.
     pub fn set_rate(&self, bytes_per_second: u64) {
         let mut until = self.booked_until.lock();
         self.rate.store(bytes_per_second, Ordering::Relaxed);
@@ -70,9 +70,13 @@ impl RateLimit {
     }
 
     /// Pays for `bytes` just moved: `None` when the caller may go on at
-    /// once, otherwise when it may move bytes again.
+    /// once, otherwise when it may move bytes again. At most a quantum is
+    /// charged: bytes moved under an older, larger quantum (the limit was
+    /// just lowered, or set) would otherwise book minutes of slots at the
+    /// new rate and hold every connection behind them.
     pub fn charge(&self, bytes: usize, now: Instant) -> Option<Instant> {
         let rate = self.rate();
+        let bytes = bytes.min(self.quantum());
         if rate == 0 || bytes == 0 {
             return None;
         }
@@ -148,27 +152,39 @@ mod tests {
         let now = Instant::now();
         assert_eq!(limit.charge(1 << 30, now), None);
         assert_eq!(limit.quantum(), usize::MAX);
-        limit.set_rate(1000);
-        // 1000 bytes at 1000 B/s: the next byte may go a second later.
-        assert_eq!(limit.charge(1000, now), Some(now + Duration::from_secs(1)));
+        limit.set_rate(50_000);
+        // A quantum (1000 bytes) at 50 kB/s: the next byte 20 ms later.
+        assert_eq!(limit.quantum(), 1000);
+        assert_eq!(limit.charge(1000, now), Some(now + Duration::from_millis(20)));
         // Lowered while booked: the slots booked so far stay, the next
         // ones are booked at the new rate from now.
-        limit.set_rate(500);
+        limit.set_rate(25_000);
         let later = Instant::now();
         let next = limit.charge(500, later).unwrap();
-        assert!(next >= later + Duration::from_secs(1));
-        assert!(next <= Instant::now() + Duration::from_secs(1));
+        assert!(next >= later + Duration::from_millis(20));
+        assert!(next <= Instant::now() + Duration::from_millis(20));
         limit.set_rate(0);
         assert_eq!(limit.charge(1 << 20, Instant::now()), None);
     }
 
     #[test]
+    fn bytes_moved_before_a_lower_limit_book_one_quantum() {
+        let limit = RateLimit::new(0);
+        // A 256 KiB read in flight when the user sets 10 kB/s.
+        limit.set_rate(10_000);
+        let now = Instant::now();
+        let until = limit.charge(256 * 1024, now).unwrap();
+        assert!(until <= now + Duration::from_millis(100), "booked {:?} ahead", until - now);
+    }
+
+    #[test]
     fn an_idle_budget_is_not_saved_up() {
-        let limit = RateLimit::new(1000);
+        let limit = RateLimit::new(100_000);
         let long_ago = Instant::now();
         let now = long_ago + Duration::from_secs(60);
         // Nothing moved for a minute, then a burst: it is paced from now.
-        assert_eq!(limit.charge(2000, now), Some(now + Duration::from_secs(2)));
+        assert_eq!(limit.charge(2000, now), Some(now + Duration::from_millis(20)));
+        assert_eq!(limit.charge(2000, now), Some(now + Duration::from_millis(40)));
     }
 
     #[test]

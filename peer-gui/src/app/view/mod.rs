@@ -109,7 +109,13 @@ fn limits(ui: &mut Ui, snapshot: &Snapshot, state: &mut TabState, commands: &mut
         ui.add(egui::DragValue::new(&mut edited.download).range(0..=10_000_000).suffix(" KiB/s"));
         ui.weak("(0: none)");
         if *edited != current && ui.button("Apply").clicked() {
-            commands.push(Command::SetLimits { upload: edited.upload * 1024, download: edited.download * 1024 });
+            // A limit not edited keeps its exact value (the field shows it
+            // rounded to KiB).
+            let pick = |edited: u64, shown: u64, exact: u64| if edited == shown { exact } else { edited * 1024 };
+            commands.push(Command::SetLimits {
+                upload: pick(edited.upload, current.upload, snapshot.limits.upload),
+                download: pick(edited.download, current.download, snapshot.limits.download),
+            });
         }
     });
 }

@@ -103,17 +103,17 @@ pub fn table(ui: &mut Ui, snapshot: &Snapshot, state: &mut TabState, commands: &
                 h.col(|ui| drop(ui.strong("State")));
                 h.col(|_| {});
             })
-            .body(|mut body| {
-                for s in rows {
-                    body.row(ROW, |mut row| {
-                        row.set_selected(state.selected == Some(s.id));
-                        let (up_rate, leechers) = up.get(&s.entry.key).copied().unwrap_or_default();
-                        cells(&mut row, s, up_rate, leechers, commands);
-                        if row.response().clicked() {
-                            state.selected = (state.selected != Some(s.id)).then_some(s.id);
-                        }
-                    });
-                }
+            .body(|body| {
+                // Only the rows in view are laid out.
+                body.rows(ROW, rows.len(), |mut row| {
+                    let s = rows[row.index()];
+                    row.set_selected(state.selected == Some(s.id));
+                    let (up_rate, leechers) = up.get(&s.entry.key).copied().unwrap_or_default();
+                    cells(&mut row, s, up_rate, leechers, commands);
+                    if row.response().clicked() {
+                        state.selected = (state.selected != Some(s.id)).then_some(s.id);
+                    }
+                });
             });
     });
     state.sort = sort;

@@ -171,7 +171,8 @@ impl Link {
                 if since.elapsed() >= IDLE_LIMIT {
                     return Ok(());
                 }
-                match self.wake.recv_timeout(self.map_interval(IDLE_POLL)) {
+                let left = IDLE_LIMIT.saturating_sub(since.elapsed());
+                match self.wake.recv_timeout(self.map_interval(IDLE_POLL).min(left)) {
                     Err(RecvTimeoutError::Timeout) => {}
                     _ => return Ok(()),
                 }
@@ -300,7 +301,7 @@ impl Link {
     }
 }
 
-/// Buffermaps from the peer go to the coordinator at most twice a second,
+/// Buffermaps from the peer go to the coordinator at most four times a second,
 /// the latest winning: a peer spamming `have` (a full map each time)
 /// cannot queue them faster than the coordinator applies them.
 #[derive(Debug, Default)]

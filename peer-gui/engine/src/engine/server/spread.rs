@@ -6,8 +6,8 @@
 //! the seeder once per leecher.
 //!
 //! Only for complete files, and only to peers that sent `have`: such a
-//! peer exchanges maps again and serves what it holds (our links do, four
-//! times a second), and takes a reply that holds part of what it asked
+//! peer exchanges maps again and serves what it holds (our links do,
+//! every 250 ms while transferring), and takes a reply that holds part of what it asked
 //! (PROTOCOL.md section 9). Its `have` is answered with the pieces it
 //! lacks that went out least often, and a `getpieces` with the asked
 //! pieces that went out least often: maps are a moment old, the counts
