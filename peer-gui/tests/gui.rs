@@ -155,25 +155,14 @@ impl SetupState for Harness<'static, peer_gui::app::launch::Launch> {
     }
 }
 
-/// A seeder whose upload is capped, so a download lasts a few seconds.
-fn slow_seeder(tracker: SocketAddr, name: &str, data: &[u8], rate: u64) -> Peer {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(name), data).unwrap();
-    let mut s = settings(1, tracker, dir.path());
-    s.max_upload_rate = rate;
-    let p = Peer::with_settings(s, dir);
-    p.wait_sharing();
-    p
-}
-
 #[test]
 fn the_transfers_table_shows_rates_and_peers_then_time_and_average() {
     let tracker = Tracker::start();
     let data = random_bytes(1 << 20, 12);
     // About 4 s: long enough to see the download move.
-    let seeder = slow_seeder(tracker.addr, "slow.bin", &data, 250_000);
+    let seeder = capped_seeder(tracker.addr, 1, "slow.bin", &data, 250_000);
     let (mut h, changes, dir) = app(tracker.addr);
-    let entry = seeder_entry(&seeder, "slow.bin");
+    let entry = seeder.find("slow.bin");
     let id = h.state().tabs[0].engine.download(entry).unwrap();
     until(&mut h, &changes, "a moving row with its peer", |h| {
         has_text(h, "Transfers (1)") && has_text(h, "KiB/s") && has_text(h, "1 / 0")
@@ -188,11 +177,6 @@ fn the_transfers_table_shows_rates_and_peers_then_time_and_average() {
     let took = peer_gui::app::view::transfers::duration(status.elapsed().as_secs());
     assert!(has_text(&h, &format!("{took} at ")), "no elapsed time shown");
     assert!(std::fs::read(dir.path().join("slow.bin")).unwrap() == data);
-}
-
-/// The tracker's result line for `name`, as another peer finds it.
-fn seeder_entry(seeder: &Peer, name: &str) -> common::protocol::FileEntry {
-    seeder.find(name)
 }
 
 #[test]

@@ -23,12 +23,7 @@ fn fastest(bytes: usize, rate: u64) -> f64 {
 fn a_capped_seeder_serves_no_faster_than_its_limit() {
     let tracker = Tracker::start();
     let data = random_bytes(3 << 20, 31);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("capped.bin"), &data).unwrap();
-    let mut s = settings(1, tracker.addr, dir.path());
-    s.max_upload_rate = RATE;
-    let seeder = Peer::with_settings(s, dir);
-    seeder.wait_sharing();
+    let seeder = capped_seeder(tracker.addr, 1, "capped.bin", &data, RATE);
     let leecher = Peer::start(2, tracker.addr);
     let entry = leecher.find("capped.bin");
     let started = Instant::now();
@@ -86,12 +81,7 @@ fn a_limit_lifted_at_run_time_applies_to_the_running_download() {
 fn a_limit_lowered_while_bytes_move_does_not_hold_the_download() {
     let tracker = Tracker::start();
     let data = random_bytes(6 << 20, 34);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("busy.bin"), &data).unwrap();
-    let mut s = settings(1, tracker.addr, dir.path());
-    s.max_upload_rate = 2_000_000;
-    let seeder = Peer::with_settings(s, dir);
-    seeder.wait_sharing();
+    let _seeder = capped_seeder(tracker.addr, 1, "busy.bin", &data, 2_000_000);
     let leecher = Peer::start(2, tracker.addr);
     let id = leecher.engine.download(leecher.find("busy.bin")).unwrap();
     let fetched = |e: &peer::engine::Engine| e.download_status(id).map_or(0, |s| s.fetched_pieces);

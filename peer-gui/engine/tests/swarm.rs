@@ -202,13 +202,8 @@ fn leechers_that_start_together_find_each_other() {
 fn leechers_of_a_capped_seeder_carry_the_load() {
     let tracker = Tracker::start();
     let data = random_bytes(4 << 20, 41);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("swarm.bin"), &data).unwrap();
-    let mut s = settings(1, tracker.addr, dir.path());
     // The seeder's link is the bottleneck: 2 s for one copy.
-    s.max_upload_rate = 2_000_000;
-    let seeder = Peer::with_settings(s, dir);
-    seeder.wait_sharing();
+    let seeder = capped_seeder(tracker.addr, 1, "swarm.bin", &data, 2_000_000);
     let leechers: Vec<Peer> = (2..=4).map(|i| Peer::start(i, tracker.addr)).collect();
     let entry = leechers[0].find("swarm.bin");
     let ids: Vec<u64> = leechers.iter().map(|l| l.engine.download(entry.clone()).unwrap()).collect();

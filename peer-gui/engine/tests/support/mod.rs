@@ -153,9 +153,16 @@ pub fn digest_of(data: &[u8]) -> Arc<common::hashing::FileDigest> {
 
 /// A peer sharing one file `name` with `data`, announced to the tracker.
 pub fn seeder_with(tracker: SocketAddr, id: u32, name: &str, data: &[u8]) -> Peer {
+    capped_seeder(tracker, id, name, data, 0)
+}
+
+/// The same, sending at most `rate` bytes per second (0: no limit).
+pub fn capped_seeder(tracker: SocketAddr, id: u32, name: &str, data: &[u8], rate: u64) -> Peer {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(name), data).unwrap();
-    let p = Peer::in_dir(id, tracker, dir);
+    let mut s = settings(id, tracker, dir.path());
+    s.max_upload_rate = rate;
+    let p = Peer::with_settings(s, dir);
     p.wait_sharing();
     p
 }

@@ -33,11 +33,11 @@ const HAVE_EVERY: Duration = Duration::from_millis(250);
 /// With nothing to fetch from the peer (a leecher that has nothing new
 /// yet), its buffermap is asked for again this often (scaled alike)...
 const IDLE_POLL: Duration = Duration::from_millis(500);
-/// 32768 pieces: every file of ours up to 64 GiB.
-const SMALL_MAP: usize = 4096;
 /// ...for this long; then the link ends, freeing its pool thread (the
 /// coordinator connects again when it looks for peers).
 const IDLE_LIMIT: Duration = Duration::from_secs(15);
+/// 32768 pieces: every file of ours up to 64 GiB.
+const SMALL_MAP: usize = 4096;
 
 /// What a link tells its download's coordinator.
 #[derive(Debug)]
@@ -168,10 +168,10 @@ impl Link {
                 // Nothing to fetch from this peer now: a leecher soon has
                 // new pieces, so look again shortly rather than reconnect.
                 let since = *idle_since.get_or_insert_with(std::time::Instant::now);
-                if since.elapsed() >= IDLE_LIMIT {
+                let left = IDLE_LIMIT.saturating_sub(since.elapsed());
+                if left.is_zero() {
                     return Ok(());
                 }
-                let left = IDLE_LIMIT.saturating_sub(since.elapsed());
                 match self.wake.recv_timeout(self.map_interval(IDLE_POLL).min(left)) {
                     Err(RecvTimeoutError::Timeout) => {}
                     _ => return Ok(()),
