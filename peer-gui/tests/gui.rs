@@ -71,17 +71,20 @@ fn search_paste_and_download_show_progress_then_the_file() {
 
     type_in_search(&mut h, r#"filename="x.txt""#);
     h.get_by_role_and_label(Role::Button, "Search").click();
-    until(&mut h, &changes, "the result row", |h| has_text(h, "Download x.txt"));
-    assert!(has_text(&h, "Results (1)"));
+    until(&mut h, &changes, "the result row", |h| has_text(h, "Results (1)") && has_text(h, "x.txt"));
+    // How many peers hold it, from the tracker.
+    until(&mut h, &changes, "the result's availability", |h| has_text(h, "1 peer"));
 
-    // The seed's way: paste the result line, click Download.
+    // The seed's way: paste the result line, click Download (the search
+    // bar's: it comes first).
     let line = h.state().tabs[0].state.results[0].to_string();
     h.state_mut().tabs[0].state.query.clear();
     type_in_search(&mut h, &line);
-    h.get_by_role_and_label(Role::Button, "Download").click();
+    h.query_all_by_label("Download").next().expect("the search bar's Download").click();
     until(&mut h, &changes, "a transfer row", |h| has_text(h, "Transfers (1)"));
     until(&mut h, &changes, "the download done", |h| has_text(h, "done"));
-    until(&mut h, &changes, "the file in the local list", |h| has_text(h, "Shared files (1)") && has_text(h, "shared"));
+    h.get_by_label("Shared files (1)").click();
+    until(&mut h, &changes, "the file in the local list", |h| has_text(h, "shared"));
     assert!(std::fs::read(dir.path().join("x.txt")).unwrap() == data);
 }
 
@@ -186,6 +189,7 @@ fn a_sharing_tab_shows_what_it_uploaded() {
     let data = random_bytes(300_000, 13);
     std::fs::write(dir.path().join("up.bin"), &data).unwrap();
     until(&mut h, &changes, "the file shared", |h| has_text(h, "Shared files (1)"));
+    h.get_by_label("Shared files (1)").click();
     let leecher = Peer::start(2, tracker.addr);
     let status = leecher.download_and_wait(leecher.find("up.bin"));
     assert_eq!(status.state, peer::engine::DownloadState::Done);
@@ -207,6 +211,7 @@ fn a_tracker_that_stops_turns_the_status_bar_red() {
 fn rate_limits_set_in_the_app_reach_the_engine() {
     let tracker = Tracker::start();
     let (mut h, _changes, _dir) = app(tracker.addr);
+    h.get_by_label("Speed").click();
     h.run_steps(2);
     assert!(h.query_by_label("Apply").is_none(), "nothing changed yet");
     h.state_mut().tabs[0].state.limits = Some(peer_gui::app::view::Limits { upload: 100, download: 0 });
@@ -216,4 +221,70 @@ fn rate_limits_set_in_the_app_reach_the_engine() {
     let limits = h.state().tabs[0].engine.rate_limits();
     assert_eq!((limits.upload.rate(), limits.download.rate()), (100 * 1024, 0));
     assert!(h.query_by_label("Apply").is_none(), "applied");
+}
+
+/// A file as the windowing layer hands it over when dropped.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl eframe::egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_file_dropped_on_the_window_ends_up_shared() {
+    let tracker = Tracker::start();
+    let (mut h, changes, dir) = app(tracker.addr);
+    let outside = tempfile::tempdir().unwrap();
+    let data = random_bytes(3 << 20, 14);
+    let path = outside.path().join("dropped.bin");
+    std::fs::write(&path, &data).unwrap();
+    h.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(path)));
+    until(&mut h, &changes, "the dropped file shared", |h| {
+        has_text(h, "Shared files (1)") && has_text(h, "dropped.bin") && has_text(h, "shared")
+    });
+    assert!(std::fs::read(dir.path().join("dropped.bin")).unwrap() == data);
+    // The tracker knows it: another peer finds it.
+    let other = Peer::start(2, tracker.addr);
+    assert_eq!(other.find("dropped.bin").length, data.len() as u64);
+}
+
+#[test]
+fn space_pauses_and_resumes_the_selected_transfer() {
+    let tracker = Tracker::start();
+    let data = random_bytes(1 << 20, 15);
+    let seeder = capped_seeder(tracker.addr, 1, "paused.bin", &data, 100_000);
+    let (mut h, changes, _dir) = app(tracker.addr);
+    let id = h.state().tabs[0].engine.download(seeder.find("paused.bin")).unwrap();
+    h.state_mut().tabs[0].state.selected = Some(id);
+    h.run_steps(1);
+    h.key_press(eframe::egui::Key::Space);
+    let engine = h.state().tabs[0].engine.clone();
+    let state = move || engine.download_status(id).unwrap().state;
+    until(&mut h, &changes, "paused", |_| state() == peer::engine::DownloadState::Paused);
+    h.key_press(eframe::egui::Key::Space);
+    until(&mut h, &changes, "resumed", |_| state() != peer::engine::DownloadState::Paused);
+}
+
+#[test]
+fn each_tab_remembers_its_views_by_peer() {
+    use peer_gui::app::view::{MainView, PaneView};
+    let tracker = Tracker::start();
+    let (mut h, _changes, _dir) = app(tracker.addr);
+    h.run_steps(1);
+    h.get_by_label("Log").click();
+    h.get_by_label("Shared files (0)").click();
+    h.run_steps(1);
+    let saved = h.state().persisted();
+    let (mut again, _changes, _dir2) = app(tracker.addr);
+    again.state_mut().restore(&saved);
+    let prefs = again.state().tabs[0].state.prefs;
+    assert_eq!((prefs.main, prefs.pane), (MainView::Shared, PaneView::Log));
+    again.run_steps(1);
+    assert!(has_text(&again, "Nothing shared yet"), "the shared view is shown");
 }

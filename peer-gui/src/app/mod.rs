@@ -4,18 +4,26 @@
 //! the disk), which report back through the engine and `request_repaint`.
 //! The UI thread never waits on disk, network or hashing.
 
+pub mod desktop;
 pub mod launch;
 pub mod logger;
+mod persist;
+pub mod share;
 pub mod view;
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use common::protocol::{Criterion, FileEntry};
 use eframe::egui::{self, Ui};
 use parking_lot::Mutex;
 
-use self::view::{Command, TabState};
-use peer::engine::{Engine, TrackerError};
+use self::view::search::Availability;
+use self::view::{Command, Inputs, TabState};
+use peer::engine::{DownloadState, Engine, TrackerError};
+
+pub use self::persist::Persisted;
 
 /// The longest the window goes without a redraw.
 const LIVE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -50,18 +58,49 @@ pub struct Tab {
     pub state: TabState,
     /// Answers from background commands, shown inline.
     replies: Arc<Mutex<Vec<Reply>>>,
+    /// Files being copied into the shared folder.
+    copy: Option<share::CopyJob>,
+    /// The file dialog's answer, once it comes.
+    picking: Option<crossbeam_channel::Receiver<Option<Vec<PathBuf>>>>,
+    /// Whether each download was finished when last seen: a change to
+    /// done or failed is notified once (not for those restored finished).
+    finished: HashMap<u64, bool>,
 }
 
 enum Reply {
     Searched(Result<Vec<FileEntry>, TrackerError>),
+    Holders(common::FileKey, Availability),
     Message(bool, String),
+    /// A download started from a pasted line: show the transfers.
+    Started(String),
 }
 
 impl Tab {
     pub fn new(engine: Engine) -> Self {
         let s = engine.settings();
         let title = format!("Peer {} | {}", s.id, s.listen);
-        Self { title, engine: Arc::new(engine), state: TabState::default(), replies: Arc::default() }
+        Self {
+            title,
+            engine: Arc::new(engine),
+            state: TabState::default(),
+            replies: Arc::default(),
+            copy: None,
+            picking: None,
+            finished: HashMap::new(),
+        }
+    }
+
+    /// Downloads that finished or failed since the last frame.
+    fn newly_finished(&mut self, snapshot: &peer::engine::Snapshot) -> Vec<(String, DownloadState)> {
+        let mut out = Vec::new();
+        for d in &snapshot.downloads {
+            let now = d.state.is_finished();
+            let before = self.finished.insert(d.id, now);
+            if now && before == Some(false) {
+                out.push((d.entry.name.to_string(), d.state.clone()));
+            }
+        }
+        out
     }
 }
 
@@ -71,7 +110,7 @@ impl std::fmt::Debug for Tab {
     }
 }
 
-/// The whole app: one tab per peer, a shared log panel.
+/// The whole app: one tab per peer, each with its own log panel.
 #[derive(Debug)]
 pub struct App {
     pub tabs: Vec<Tab>,
@@ -91,28 +130,88 @@ impl App {
         // Rates fall, timers count and a dead tracker turns red without
         // any event: redraw at least once a second.
         ui.ctx().request_repaint_after(LIVE);
-        let logs = self.logs.snapshot();
         if self.tabs.is_empty() {
             ui.label("No peer to show.");
             return;
         }
+        let now = std::time::Instant::now();
+        for tab in &mut self.tabs {
+            // Every tab's graph and notifications go on while another shows.
+            let t = tab.engine.transfers();
+            tab.state.speeds.sample(now, t.down_rate, t.up_rate);
+            take_replies(tab);
+            poll_background(tab, ui.ctx(), &self.repaint);
+        }
         self.selected = self.selected.min(self.tabs.len() - 1);
         let titles: Vec<String> = self.tabs.iter().map(|t| t.title.clone()).collect();
+        let logs = self.logs.snapshot();
         let tab = &mut self.tabs[self.selected];
-        take_replies(tab);
         let snapshot = tab.engine.snapshot();
+        notify_finished(tab, &snapshot);
         let mut selected = self.selected;
-        let commands = view::layout(ui, &snapshot, &mut tab.state, &logs, &titles, &mut selected);
+        let inputs = Inputs {
+            snapshot: &snapshot,
+            logs: &logs,
+            peer: tab.engine.settings().id,
+            folder: &tab.engine.settings().dir,
+            titles: &titles,
+        };
+        let mut commands = view::layout(ui, inputs, &mut tab.state, &mut selected);
+        commands.extend(dropped_files(ui, &tab.title));
         for command in commands {
             run(tab, command, ui.ctx(), &self.repaint);
         }
         self.selected = selected;
+    }
+
+    /// What to remember of the app between runs.
+    pub fn persisted(&self) -> Persisted {
+        Persisted::of(self)
+    }
+
+    /// Takes back what an earlier run remembered.
+    pub fn restore(&mut self, saved: &Persisted) {
+        saved.apply(self);
     }
 }
 
 impl eframe::App for App {
     fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
         self.draw(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.persisted());
+    }
+}
+
+/// Files dropped on the window are added to the tab shown; while they
+/// hover, the window says so.
+fn dropped_files(ui: &mut Ui, title: &str) -> Option<Command> {
+    let (hovering, dropped) = ui.input(|i| (!i.raw.hovered_files.is_empty(), i.raw.dropped_files.clone()));
+    if hovering {
+        let screen = ui.ctx().content_rect();
+        let painter = ui.ctx().layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::unique("drop")));
+        painter.rect_filled(screen, 0.0, ui.visuals().extreme_bg_color.gamma_multiply(0.85));
+        painter.text(
+            screen.center(),
+            egui::Align2::CENTER_CENTER,
+            format!("Drop to share in {title}"),
+            egui::FontId::proportional(22.0),
+            ui.visuals().strong_text_color(),
+        );
+    }
+    let paths: Vec<PathBuf> = dropped.into_iter().map(|f| f.path().to_owned()).collect();
+    (!paths.is_empty()).then_some(Command::AddPaths(paths))
+}
+
+fn notify_finished(tab: &mut Tab, snapshot: &peer::engine::Snapshot) {
+    for (name, state) in tab.newly_finished(snapshot) {
+        match state {
+            DownloadState::Done => desktop::notify("Download finished", &format!("{name} is in the shared folder")),
+            DownloadState::Error(e) => desktop::notify("Download failed", &format!("{name}: {e}")),
+            _ => {}
+        }
     }
 }
 
@@ -122,13 +221,46 @@ fn take_replies(tab: &mut Tab) {
             Reply::Searched(Ok(results)) => {
                 tab.state.searching = false;
                 tab.state.say(true, view::plural(results.len(), "result"));
+                tab.state.availability =
+                    results.iter().map(|r| (r.key.clone(), Availability::Asking)).collect();
                 tab.state.results = results;
+                tab.state.result_selected = None;
+                tab.state.prefs.main = view::MainView::Results;
             }
             Reply::Searched(Err(e)) => {
                 tab.state.searching = false;
                 tab.state.say(false, format!("Search failed: {e}"));
             }
+            Reply::Holders(key, a) => drop(tab.state.availability.insert(key, a)),
             Reply::Message(ok, text) => tab.state.say(ok, text),
+            Reply::Started(text) => {
+                tab.state.say(true, text);
+                tab.state.prefs.main = view::MainView::Transfers;
+            }
+        }
+    }
+}
+
+/// The copy job's progress and the file dialog's answer.
+fn poll_background(tab: &mut Tab, ctx: &egui::Context, repaint: &Repaint) {
+    if let Some(job) = &tab.copy {
+        let p = job.snapshot();
+        tab.state.copying = (!p.finished).then_some(p);
+        if tab.state.copying.is_some() {
+            ctx.request_repaint_after(std::time::Duration::from_millis(200));
+        }
+    }
+    if let Some(rx) = &tab.picking
+        && let Ok(answer) = rx.try_recv()
+    {
+        tab.picking = None;
+        match answer {
+            Some(paths) if !paths.is_empty() => run(tab, Command::AddPaths(paths), ctx, repaint),
+            Some(_) => {}
+            None => {
+                tab.state.path_field.get_or_insert_default();
+                tab.state.say(false, "No file dialog available: type the path of a file to add, or drop files on the window");
+            }
         }
     }
 }
@@ -139,12 +271,16 @@ pub fn parse_query(text: &str) -> Result<Vec<Criterion>, String> {
 }
 
 fn run(tab: &mut Tab, command: Command, ctx: &egui::Context, repaint: &Repaint) {
-    let (engine, replies, repaint) = (tab.engine.clone(), tab.replies.clone(), repaint.clone());
-    let background = move |work: Box<dyn FnOnce(&Engine) -> Reply + Send>| {
+    let (engine, replies, wake) = (tab.engine.clone(), tab.replies.clone(), repaint.clone());
+    let background = move |work: Box<dyn FnOnce(&Engine, &dyn Fn(Reply)) -> Option<Reply> + Send>| {
         let spawned = std::thread::Builder::new().name("ui-command".into()).spawn(move || {
-            let reply = work(&engine);
-            replies.lock().push(reply);
-            repaint.request();
+            let send = |reply| {
+                replies.lock().push(reply);
+                wake.request();
+            };
+            if let Some(reply) = work(&engine, &send) {
+                send(reply);
+            }
         });
         if let Err(e) = spawned {
             log::error!("cannot start a thread: {e}");
@@ -155,21 +291,49 @@ fn run(tab: &mut Tab, command: Command, ctx: &egui::Context, repaint: &Repaint) 
             Ok(criteria) => {
                 tab.state.searching = true;
                 tab.state.say(true, "Searching...");
-                background(Box::new(move |e| Reply::Searched(e.search(criteria))));
+                background(Box::new(move |e, send| {
+                    let found = e.search(criteria);
+                    if let Ok(results) = &found {
+                        // The results show first; their holders fill in.
+                        let keys: Vec<_> = results.iter().take(MAX_ASKED).map(|r| r.key.clone()).collect();
+                        send(Reply::Searched(found));
+                        for key in keys {
+                            let a = match e.holders(&key) {
+                                Ok(peers) => Availability::Holders(peers.len()),
+                                Err(err) => Availability::Unknown(err.to_string()),
+                            };
+                            send(Reply::Holders(key, a));
+                        }
+                        return None;
+                    }
+                    Some(Reply::Searched(found))
+                }));
             }
             Err(e) => {
                 tab.state.say(false, format!("Cannot search: {e}. Example: filename=\"file.txt\" filesize>\"1048576\""))
             }
         },
         Command::DownloadPasted => match FileEntry::parse_line(&tab.state.query) {
-            Ok(entry) => background(Box::new(move |e| start_download(e, entry))),
+            Ok(entry) => background(Box::new(move |e, _| Some(start_download(e, entry, true)))),
             Err(e) => tab.state.say(
                 false,
                 format!("Not a result line ({e}). Paste a line as search shows it: name length piecesize key"),
             ),
         },
-        Command::Download(entry) => background(Box::new(move |e| start_download(e, entry))),
+        Command::Download(entry) => background(Box::new(move |e, _| Some(start_download(e, entry, false)))),
         Command::Control(id, control) => tab.engine.control(id, control),
+        Command::Remove(id) => {
+            tab.engine.remove(id);
+        }
+        Command::Retry(id) => {
+            if let Err(e) = tab.engine.retry(id) {
+                tab.state.say(false, format!("Cannot retry: {e}"));
+            }
+        }
+        Command::ClearFinished => {
+            let n = tab.engine.clear_finished();
+            tab.state.say(true, format!("{} cleared", view::plural(n, "finished transfer")));
+        }
         Command::Copy(text) => ctx.copy_text(text),
         Command::SetLimits { upload, download } => {
             let limits = tab.engine.rate_limits();
@@ -179,16 +343,87 @@ fn run(tab: &mut Tab, command: Command, ctx: &egui::Context, repaint: &Repaint) 
             log::info!("rate limits now: up {upload} B/s, down {download} B/s (0: none)");
         }
         Command::OpenFolder(dir) => {
-            if let Err(e) = std::process::Command::new("xdg-open").arg(&dir).spawn() {
-                tab.state.say(false, format!("Cannot open {}: {e}", dir.display()));
+            if let Err(e) = desktop::open_folder(&dir) {
+                tab.state.say(false, e.to_string());
             }
         }
+        Command::PickFiles => {
+            if tab.picking.is_none() {
+                tab.picking = Some(desktop::pick_files(ctx));
+            }
+        }
+        Command::AddPaths(paths) => add_paths(tab, paths, repaint),
+        Command::CancelCopy => {
+            if let Some(job) = &tab.copy {
+                job.cancel();
+            }
+        }
+        Command::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
     }
 }
 
-fn start_download(engine: &Engine, entry: FileEntry) -> Reply {
+/// Search results whose holders are asked for (one `getfile` each).
+const MAX_ASKED: usize = 100;
+
+fn add_paths(tab: &mut Tab, paths: Vec<PathBuf>, repaint: &Repaint) {
+    if tab.copy.as_ref().is_some_and(|job| !job.snapshot().finished) {
+        tab.state.say(false, "Still adding the previous files: try again when they are in");
+        return;
+    }
+    let (engine, replies, wake) = (tab.engine.clone(), tab.replies.clone(), repaint.clone());
+    let dir = engine.settings().dir.clone();
+    let done = move |outcomes: Vec<Result<String, share::AddError>>| {
+        engine.rescan();
+        let added: Vec<String> = outcomes.iter().filter_map(|o| o.as_ref().ok().cloned()).collect();
+        let failed: Vec<String> = outcomes.iter().filter_map(|o| o.as_ref().err().map(|e| e.to_string())).collect();
+        for e in &failed {
+            log::warn!("not added: {e}");
+        }
+        let reply = match (added.len(), failed.first()) {
+            (_, Some(first)) => Reply::Message(
+                false,
+                format!("{} added; {} not: {first}", view::plural(added.len(), "file"), failed.len()),
+            ),
+            (1, None) => Reply::Message(true, format!("{} added: shared within seconds", added[0])),
+            (n, None) => Reply::Message(true, format!("{} added: shared within seconds", view::plural(n, "file"))),
+        };
+        replies.lock().push(reply);
+        wake.request();
+    };
+    match share::start(paths, dir, done) {
+        Ok(job) => {
+            tab.state.copying = Some(job.snapshot());
+            tab.state.prefs.main = view::MainView::Shared;
+            tab.copy = Some(job);
+        }
+        Err(e) => tab.state.say(false, format!("Cannot start copying: {e}")),
+    }
+}
+
+fn start_download(engine: &Engine, entry: FileEntry, pasted: bool) -> Reply {
     match engine.download(entry.clone()) {
+        Ok(_) if pasted => Reply::Started(format!("Downloading {}", entry.name)),
         Ok(_) => Reply::Message(true, format!("Downloading {}", entry.name)),
         Err(e) => Reply::Message(false, e.to_string()),
+    }
+}
+
+// TEMPORARY until the engine branch lands.
+trait EngineShim {
+    fn holders(&self, key: &common::FileKey) -> Result<Vec<std::net::SocketAddr>, TrackerError>;
+    fn remove(&self, id: u64);
+    fn retry(&self, id: u64) -> Result<u64, String>;
+    fn clear_finished(&self) -> usize;
+}
+impl EngineShim for Engine {
+    fn holders(&self, _key: &common::FileKey) -> Result<Vec<std::net::SocketAddr>, TrackerError> {
+        Ok(vec![])
+    }
+    fn remove(&self, _id: u64) {}
+    fn retry(&self, _id: u64) -> Result<u64, String> {
+        Err("x".into())
+    }
+    fn clear_finished(&self) -> usize {
+        0
     }
 }

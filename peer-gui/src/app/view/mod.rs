@@ -1,20 +1,31 @@
 //! Drawing one peer's tab from an engine snapshot. Nothing here does any
 //! work: clicks become [`Command`]s that the app runs off the UI thread.
 
+mod details;
 mod files;
-mod log;
-mod search;
+pub mod graph;
+mod keys;
+pub mod log;
+mod peers;
+pub mod search;
 mod status;
 pub mod transfers;
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use common::FileKey;
 use common::protocol::FileEntry;
 use eframe::egui::{self, Ui};
 use peer::engine::{Control, Snapshot};
+use serde::{Deserialize, Serialize};
 
-pub use self::files::{local_files, peers};
-pub use self::log::log_panel;
-pub use self::search::{results, search_bar};
-pub use self::status::status_bar;
+use self::graph::Speeds;
+use self::log::LogView;
+use self::search::Availability;
+use super::logger::LogLine;
+use super::share::CopyProgress;
 pub use peer::engine::stats::human_bytes as human_size;
 
 /// What the user asked for.
@@ -27,7 +38,18 @@ pub enum Command {
     Download(FileEntry),
     Control(u64, Control),
     Copy(String),
-    OpenFolder(std::path::PathBuf),
+    OpenFolder(PathBuf),
+    /// Forget a download (cancelling it first if it runs).
+    Remove(u64),
+    /// Start a failed or cancelled download again.
+    Retry(u64),
+    ClearFinished,
+    /// The native file dialog, to add files to the shared folder.
+    PickFiles,
+    /// Copy these files into the shared folder.
+    AddPaths(Vec<PathBuf>),
+    CancelCopy,
+    Quit,
     /// New upload and download limits, bytes per second (0: none).
     SetLimits {
         upload: u64,
@@ -36,7 +58,7 @@ pub enum Command {
 }
 
 /// What the transfers table is sorted by.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SortBy {
     /// Newest first.
     #[default]
@@ -47,26 +69,62 @@ pub enum SortBy {
     Down,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sort {
     pub by: SortBy,
     pub descending: bool,
 }
 
+/// What the middle of a tab shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MainView {
+    #[default]
+    Transfers,
+    Results,
+    Shared,
+}
+
+/// What the pane under it shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaneView {
+    #[default]
+    Details,
+    Peers,
+    Speed,
+    Log,
+}
+
+/// A tab's choices, remembered between runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Prefs {
+    pub main: MainView,
+    pub pane: PaneView,
+    pub sort: Sort,
+    pub log: LogView,
+}
+
 /// The per-tab state the UI keeps between frames.
 #[derive(Debug, Default)]
 pub struct TabState {
+    pub prefs: Prefs,
     pub query: String,
     /// Inline message under the search field (what is wrong, or done),
     /// and when it was said: news fades, errors stay until the next one.
     pub message: Option<(bool, String)>,
     pub message_at: Option<std::time::Instant>,
     pub searching: bool,
-    /// The last search's results.
+    /// The last search's results, and how many peers hold each.
     pub results: Vec<FileEntry>,
+    pub availability: HashMap<FileKey, Availability>,
+    pub result_selected: Option<usize>,
     /// The download whose details show under the table.
     pub selected: Option<u64>,
-    pub sort: Sort,
+    /// Files being copied into the shared folder.
+    pub copying: Option<CopyProgress>,
+    /// The path field shown when no file dialog answers.
+    pub path_field: Option<String>,
+    pub speeds: Speeds,
     /// The rate limits as edited, KiB/s (0: none); `None` until read
     /// from the engine.
     pub limits: Option<Limits>,
@@ -130,41 +188,81 @@ pub fn plural(n: usize, noun: &str) -> String {
     if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
-/// The whole window for one peer: tabs, status bar, log, and the search,
-/// results, transfers, peers and shared files. Returns what the user
-/// asked for.
-pub fn layout(
-    ui: &mut Ui,
-    snapshot: &Snapshot,
-    state: &mut TabState,
-    logs: &[String],
-    titles: &[String],
-    selected: &mut usize,
-) -> Vec<Command> {
-    let mut commands = Vec::new();
-    egui::Panel::top("tabs").show(ui, |ui| {
-        ui.horizontal_wrapped(|ui| {
-            for (i, title) in titles.iter().enumerate() {
-                ui.selectable_value(selected, i, title);
-            }
-        });
+/// What a frame of one tab draws from, besides its state.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    pub snapshot: &'a Snapshot,
+    pub logs: &'a [Arc<LogLine>],
+    /// This tab's peer id (its log lines).
+    pub peer: u32,
+    pub folder: &'a Path,
+    /// Every tab's title, and the one shown.
+    pub titles: &'a [String],
+}
+
+/// A row of views to choose from.
+fn chooser<T: PartialEq + Copy>(ui: &mut Ui, current: &mut T, choices: &[(T, String)]) {
+    ui.horizontal(|ui| {
+        for (value, label) in choices {
+            ui.selectable_value(current, *value, label.as_str());
+        }
     });
-    egui::Panel::bottom("status").show(ui, |ui| status_bar(ui, snapshot));
-    egui::Panel::bottom("log").resizable(true).show(ui, |ui| log_panel(ui, logs));
-    egui::CentralPanel::default().show(ui, |ui| {
-        egui::ScrollArea::vertical().id_salt("main").auto_shrink([false, false]).show(ui, |ui| {
-            search_bar(ui, state, &mut commands);
-            ui.separator();
-            results(ui, &state.results, &mut commands);
-            ui.separator();
-            transfers::table(ui, snapshot, state, &mut commands);
-            transfers::details(ui, snapshot, state, &mut commands);
-            ui.separator();
-            peers(ui, snapshot);
-            limits(ui, snapshot, state, &mut commands);
-            ui.separator();
-            local_files(ui, snapshot);
+}
+
+/// The whole window for one peer: tabs, status bar, search, the main
+/// view (transfers, results or shared files) and the pane under it
+/// (details, peers, speed, log). Returns what the user asked for.
+pub fn layout(ui: &mut Ui, inputs: Inputs<'_>, state: &mut TabState, selected: &mut usize) -> Vec<Command> {
+    let mut commands = keys::shortcuts(ui.ctx(), inputs.snapshot, state);
+    let snapshot = inputs.snapshot;
+    if inputs.titles.len() > 1 {
+        egui::Panel::top("tabs").show(ui, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                for (i, title) in inputs.titles.iter().enumerate() {
+                    ui.selectable_value(selected, i, title);
+                }
+            });
         });
+    }
+    egui::Panel::bottom("status").show(ui, |ui| status::status_bar(ui, snapshot));
+    egui::Panel::bottom("pane").resizable(true).default_size(220.0).show(ui, |ui| {
+        let pane = [
+            (PaneView::Details, "Details".to_owned()),
+            (PaneView::Peers, format!("Peers ({})", snapshot.transfers.connections.len())),
+            (PaneView::Speed, "Speed".to_owned()),
+            (PaneView::Log, "Log".to_owned()),
+        ];
+        chooser(ui, &mut state.prefs.pane, &pane);
+        ui.separator();
+        match state.prefs.pane {
+            PaneView::Details => {
+                egui::ScrollArea::vertical().id_salt("details").auto_shrink([false, false]).show(ui, |ui| {
+                    details::details(ui, snapshot, inputs.folder, state, &mut commands);
+                });
+            }
+            PaneView::Peers => peers::peers(ui, snapshot),
+            PaneView::Speed => {
+                limits(ui, snapshot, state, &mut commands);
+                graph::speed_graph(ui, &state.speeds);
+            }
+            PaneView::Log => log::log_panel(ui, inputs.logs, inputs.peer, &mut state.prefs.log),
+        }
+    });
+    egui::CentralPanel::default().show(ui, |ui| {
+        search::search_bar(ui, state, &mut commands);
+        ui.add_space(4.0);
+        let main = [
+            (MainView::Transfers, format!("Transfers ({})", snapshot.downloads.len())),
+            (MainView::Results, format!("Results ({})", state.results.len())),
+            (MainView::Shared, format!("Shared files ({})", snapshot.files.len())),
+        ];
+        chooser(ui, &mut state.prefs.main, &main);
+        ui.separator();
+        match state.prefs.main {
+            MainView::Transfers => transfers::table(ui, snapshot, state, &mut commands),
+            MainView::Results => search::results(ui, state, &mut commands),
+            MainView::Shared => files::local_files(ui, snapshot, inputs.folder, state, &mut commands),
+        }
     });
     commands
 }

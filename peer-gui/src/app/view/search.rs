@@ -1,18 +1,34 @@
 //! The search field (criteria, words or a pasted result line) and the
-//! last search's results.
+//! last search's results, with how many peers hold each.
 
 use common::protocol::FileEntry;
 use eframe::egui::{self, RichText, Ui};
+use egui_extras::{Column, TableBuilder};
 
-use super::{Command, TabState, human_size};
+use super::{Command, TabState, human_size, plural};
+
+/// How many peers hold a result, as the tracker's `getfile` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Availability {
+    Asking,
+    Holders(usize),
+    /// The tracker could not be asked (the reason).
+    Unknown(String),
+}
+
+/// The id of the search field (Ctrl+F focuses it).
+pub fn field_id() -> egui::Id {
+    egui::Id::unique("search-field")
+}
 
 pub fn search_bar(ui: &mut Ui, state: &mut TabState, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
         let label = ui.label("Search");
         let field = ui.add(
             egui::TextEdit::singleline(&mut state.query)
-                .hint_text(r#"filename="file.txt"  filesize>"1048576"  or words, or paste a result line"#)
-                .desired_width(ui.available_width() - 190.0),
+                .id(field_id())
+                .hint_text(r#"words, filename="a.txt" filesize>"1048576", or a result line"#)
+                .desired_width((ui.available_width() - 160.0).max(120.0)),
         );
         let field = field.labelled_by(label.id);
         let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
@@ -25,35 +41,93 @@ pub fn search_bar(ui: &mut Ui, state: &mut TabState, commands: &mut Vec<Command>
     });
     if let Some((ok, text)) = state.current_message() {
         let color = if *ok { ui.visuals().weak_text_color() } else { ui.visuals().error_fg_color };
-        ui.label(RichText::new(text).color(color));
+        ui.add(egui::Label::new(RichText::new(text).color(color)).wrap());
     }
 }
 
-pub fn results(ui: &mut Ui, results: &[FileEntry], commands: &mut Vec<Command>) {
-    ui.heading(format!("Results ({})", results.len()));
-    if results.is_empty() {
-        ui.weak("No results yet: search for a name or criteria.");
+fn availability(ui: &mut Ui, a: Option<&Availability>) {
+    match a {
+        None | Some(Availability::Asking) => drop(ui.weak("...")),
+        Some(Availability::Holders(0)) => {
+            ui.label(RichText::new("gone").color(ui.visuals().warn_fg_color))
+                .on_hover_text("the tracker lists no peer holding it any more");
+        }
+        Some(Availability::Holders(n)) => {
+            ui.label(plural(*n, "peer")).on_hover_text("peers holding it, as the tracker says");
+        }
+        Some(Availability::Unknown(why)) => drop(ui.weak("?").on_hover_text(why.as_str())),
+    }
+}
+
+/// The results; a double-click, or Enter on the selected one, downloads.
+pub fn results(ui: &mut Ui, state: &mut TabState, commands: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        ui.heading(format!("Results ({})", state.results.len()));
+        if !state.results.is_empty() && ui.small_button("Clear").clicked() {
+            state.results.clear();
+            state.result_selected = None;
+        }
+    });
+    if state.results.is_empty() {
+        ui.weak("No results yet: search for words of a name, or criteria such as filesize>\"1048576\".");
         return;
     }
-    egui::ScrollArea::vertical().id_salt("results").max_height(160.0).show_rows(
-        ui,
-        ui.text_style_height(&egui::TextStyle::Body) + 6.0,
-        results.len(),
-        |ui, rows| {
-            for entry in &results[rows] {
-                ui.horizontal(|ui| {
-                    ui.label(entry.name.as_str());
-                    ui.weak(human_size(entry.length));
-                    ui.weak(format!("pieces of {}", human_size(entry.piece_size)));
-                    ui.monospace(entry.key.short()).on_hover_text(entry.key.as_str());
-                    if ui.small_button("Copy line").clicked() {
+    ui.weak("Double-click a result (or select it and press Enter) to download it.");
+    let mut download = None;
+    TableBuilder::new(ui)
+        .id_salt("results")
+        .striped(true)
+        .resizable(true)
+        .sense(egui::Sense::click())
+        .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
+        .column(Column::remainder().at_least(120.0).clip(true))
+        .column(Column::initial(80.0).at_least(50.0))
+        .column(Column::initial(90.0).at_least(50.0))
+        .column(Column::initial(70.0).at_least(40.0))
+        .column(Column::exact(150.0))
+        .header(20.0, |mut h| {
+            h.col(|ui| drop(ui.strong("Name")));
+            h.col(|ui| drop(ui.strong("Size")));
+            h.col(|ui| drop(ui.strong("Pieces of")));
+            h.col(|ui| drop(ui.strong("Peers")));
+            h.col(|_| {});
+        })
+        .body(|body| {
+            body.rows(22.0, state.results.len(), |mut row| {
+                let i = row.index();
+                let entry = &state.results[i];
+                row.set_selected(state.result_selected == Some(i));
+                row.col(|ui| {
+                    ui.add(egui::Label::new(entry.name.as_str()).truncate().selectable(false))
+                        .on_hover_text(format!("{}\nkey {}", entry.name, entry.key));
+                });
+                row.col(|ui| drop(ui.label(human_size(entry.length))));
+                row.col(|ui| drop(ui.label(human_size(entry.piece_size))));
+                row.col(|ui| availability(ui, state.availability.get(&entry.key)));
+                row.col(|ui| {
+                    if ui.small_button("Copy line").on_hover_text("copy the result line to share it").clicked() {
                         commands.push(Command::Copy(entry.to_string()));
                     }
-                    if ui.small_button(format!("Download {}", entry.name)).clicked() {
-                        commands.push(Command::Download(entry.clone()));
+                    if ui.small_button("Download").on_hover_text(format!("download {}", entry.name)).clicked() {
+                        download = Some(entry.clone());
                     }
                 });
-            }
-        },
-    );
+                let response = row.response();
+                if response.double_clicked() {
+                    download = Some(entry.clone());
+                } else if response.clicked() {
+                    state.result_selected = Some(i);
+                }
+            });
+        });
+    if let Some(entry) = download {
+        commands.push(Command::Download(entry));
+    }
+}
+
+/// Enter with a result selected and no text field focused downloads it.
+pub fn enter_downloads(ctx: &egui::Context, state: &TabState) -> Option<FileEntry> {
+    let typing = ctx.memory(|m| m.focused().is_some());
+    let enter = !typing && ctx.input(|i| i.key_pressed(egui::Key::Enter));
+    enter.then(|| state.result_selected.and_then(|i| state.results.get(i).cloned())).flatten()
 }

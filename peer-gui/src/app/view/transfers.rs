@@ -1,6 +1,6 @@
-//! The transfers table (one row per download, fixed columns so buttons
-//! never move) and the details of the selected one: its peers, what each
-//! sent and takes, and where the file goes.
+//! The transfers table: one row per download, columns that keep their
+//! width, sortable; actions on the selected row in a toolbar that never
+//! moves, and in each row's context menu.
 
 use std::collections::HashMap;
 
@@ -66,66 +66,140 @@ fn header(ui: &mut Ui, label: &str, by: SortBy, sort: &mut Sort) {
     }
 }
 
+/// The actions on a download, as the toolbar and its context menu offer
+/// them.
+fn actions(ui: &mut Ui, s: &DownloadStatus, commands: &mut Vec<Command>) {
+    let paused = s.state == DownloadState::Paused;
+    let finished = s.state.is_finished();
+    if paused && ui.button("Resume").on_hover_text("Space").clicked() {
+        commands.push(Command::Control(s.id, Control::Resume));
+        ui.close();
+    }
+    if !paused && !finished && ui.button("Pause").on_hover_text("Space").clicked() {
+        commands.push(Command::Control(s.id, Control::Pause));
+        ui.close();
+    }
+    if !finished && ui.button("Cancel").on_hover_text("stop and delete what was fetched").clicked() {
+        commands.push(Command::Control(s.id, Control::Cancel));
+        ui.close();
+    }
+    if matches!(s.state, DownloadState::Error(_) | DownloadState::Cancelled) && ui.button("Retry").clicked() {
+        commands.push(Command::Retry(s.id));
+        ui.close();
+    }
+    if let (DownloadState::Done, Some(path)) = (&s.state, &s.path)
+        && ui.button("Open folder").clicked()
+    {
+        commands.push(Command::OpenFolder(path.parent().unwrap_or(path).to_owned()));
+        ui.close();
+    }
+    let remove = if finished { "Remove from list" } else { "Cancel and remove" };
+    if ui.button(remove).on_hover_text("Delete").clicked() {
+        commands.push(Command::Remove(s.id));
+        ui.close();
+    }
+}
+
+/// Buttons acting on the selected download: they never move, whatever
+/// the rows show.
+fn toolbar(ui: &mut Ui, snapshot: &Snapshot, state: &TabState, commands: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        ui.heading(format!("Transfers ({})", snapshot.downloads.len()));
+        let done = snapshot.downloads.iter().filter(|d| d.state == DownloadState::Done).count();
+        if ui.add_enabled(done > 0, egui::Button::new("Clear finished").small()).clicked() {
+            commands.push(Command::ClearFinished);
+        }
+        ui.separator();
+        match state.selected.and_then(|id| snapshot.downloads.iter().find(|d| d.id == id)) {
+            Some(s) => {
+                ui.scope(|ui| {
+                    ui.spacing_mut().button_padding = egui::vec2(4.0, 0.0);
+                    actions(ui, s, commands);
+                });
+            }
+            None if !snapshot.downloads.is_empty() => drop(ui.weak("select a row for its actions (or right-click it)")),
+            None => {}
+        }
+    });
+}
+
 pub fn table(ui: &mut Ui, snapshot: &Snapshot, state: &mut TabState, commands: &mut Vec<Command>) {
-    ui.heading(format!("Transfers ({})", snapshot.downloads.len()));
+    toolbar(ui, snapshot, state, commands);
     if snapshot.downloads.is_empty() {
         ui.weak("Nothing downloading. Search above, then Download a result (or paste a result line).");
         return;
     }
     let up = uploading(&snapshot.transfers);
-    let rows = sorted(&snapshot.downloads, state.sort);
-    let mut sort = state.sort;
-    egui::ScrollArea::horizontal().id_salt("transfers-h").show(ui, |ui| {
-        TableBuilder::new(ui)
-            .id_salt("transfers")
-            .striped(true)
-            .sense(egui::Sense::click())
-            .max_scroll_height(200.0)
-            .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-            .column(Column::remainder().at_least(120.0).clip(true))
-            .column(Column::exact(70.0))
-            .column(Column::exact(110.0))
-            .columns(Column::exact(75.0), 2)
-            .column(Column::exact(140.0))
-            .column(Column::exact(50.0))
-            .column(Column::exact(110.0).clip(true))
-            .column(Column::exact(130.0))
-            .header(ROW, |mut h| {
-                h.col(|ui| header(ui, "Name", SortBy::Name, &mut sort));
-                h.col(|ui| header(ui, "Size", SortBy::Size, &mut sort));
-                h.col(|ui| header(ui, "Progress", SortBy::Progress, &mut sort));
-                h.col(|ui| header(ui, "Down", SortBy::Down, &mut sort));
+    let rows = sorted(&snapshot.downloads, state.prefs.sort);
+    let mut sort = state.prefs.sort;
+    // Under 760 px the up rate and peer counts give way (the details
+    // below still show them).
+    let wide = ui.available_width() >= 760.0;
+    let height = ui.available_height().max(120.0);
+    let mut table = TableBuilder::new(ui)
+        .id_salt(if wide { "transfers" } else { "transfers-narrow" })
+        .striped(true)
+        .resizable(true)
+        .sense(egui::Sense::click())
+        .max_scroll_height(height)
+        .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
+        .column(Column::remainder().at_least(120.0).clip(true))
+        .column(Column::initial(70.0).at_least(50.0))
+        .column(Column::initial(110.0).at_least(60.0))
+        .column(Column::initial(75.0).at_least(50.0));
+    if wide {
+        table = table.column(Column::initial(75.0).at_least(50.0));
+    }
+    table = table.column(Column::initial(140.0).at_least(60.0).clip(true));
+    if wide {
+        table = table.column(Column::initial(50.0).at_least(40.0));
+    }
+    table
+        .column(Column::initial(110.0).at_least(60.0).clip(true))
+        .header(ROW, |mut h| {
+            h.col(|ui| header(ui, "Name", SortBy::Name, &mut sort));
+            h.col(|ui| header(ui, "Size", SortBy::Size, &mut sort));
+            h.col(|ui| header(ui, "Progress", SortBy::Progress, &mut sort));
+            h.col(|ui| header(ui, "Down", SortBy::Down, &mut sort));
+            if wide {
                 h.col(|ui| drop(ui.strong("Up")));
-                h.col(|ui| drop(ui.strong("ETA / time")));
+            }
+            h.col(|ui| drop(ui.strong("ETA / time")));
+            if wide {
                 h.col(|ui| {
                     ui.strong("Peers").on_hover_text("peers sending to us / peers fetching from us");
                 });
-                h.col(|ui| drop(ui.strong("State")));
-                h.col(|_| {});
-            })
-            .body(|body| {
-                // Only the rows in view are laid out.
-                body.rows(ROW, rows.len(), |mut row| {
-                    let s = rows[row.index()];
-                    row.set_selected(state.selected == Some(s.id));
-                    let (up_rate, leechers) = up.get(&s.entry.key).copied().unwrap_or_default();
-                    cells(&mut row, s, up_rate, leechers, commands);
-                    if row.response().clicked() {
-                        state.selected = (state.selected != Some(s.id)).then_some(s.id);
-                    }
+            }
+            h.col(|ui| drop(ui.strong("State")));
+        })
+        .body(|body| {
+            // Only the rows in view are laid out.
+            body.rows(ROW, rows.len(), |mut row| {
+                let s = rows[row.index()];
+                row.set_selected(state.selected == Some(s.id));
+                let (up_rate, leechers) = up.get(&s.entry.key).copied().unwrap_or_default();
+                cells(&mut row, s, wide.then_some((up_rate, leechers)));
+                let response = row.response();
+                if response.clicked() {
+                    state.selected = (state.selected != Some(s.id)).then_some(s.id);
+                }
+                if response.double_clicked()
+                    && let (DownloadState::Done, Some(path)) = (&s.state, &s.path)
+                {
+                    commands.push(Command::OpenFolder(path.parent().unwrap_or(path).to_owned()));
+                }
+                response.context_menu(|ui| {
+                    state.selected = Some(s.id);
+                    actions(ui, s, commands);
                 });
             });
-    });
-    state.sort = sort;
+        });
+    state.prefs.sort = sort;
 }
 
-fn cells(
-    row: &mut egui_extras::TableRow<'_, '_>,
-    s: &DownloadStatus,
-    up_rate: f64,
-    leechers: usize,
-    commands: &mut Vec<Command>,
-) {
+/// `up`: this file's up rate and how many peers fetch it from us, when
+/// the table is wide enough to show them.
+fn cells(row: &mut egui_extras::TableRow<'_, '_>, s: &DownloadStatus, up: Option<(f64, usize)>) {
     let running = !s.state.is_finished() && s.state != DownloadState::Paused;
     row.col(|ui| {
         ui.add(egui::Label::new(s.entry.name.as_str()).truncate().selectable(false))
@@ -133,15 +207,16 @@ fn cells(
     });
     row.col(|ui| drop(ui.label(human_size(s.entry.length))));
     row.col(|ui| {
-        let mut bar =
-            egui::ProgressBar::new(s.fraction()).desired_width(100.0).text(format!("{:.0}%", s.fraction() * 100.0));
+        let mut bar = egui::ProgressBar::new(s.fraction()).text(format!("{:.0}%", s.fraction() * 100.0));
         if matches!(s.state, DownloadState::Error(_) | DownloadState::Cancelled) {
             bar = bar.fill(ui.visuals().widgets.inactive.bg_fill);
         }
         ui.add(bar);
     });
     row.col(|ui| drop(ui.label(if running { human_rate(s.speed()) } else { "-".into() })));
-    row.col(|ui| drop(ui.label(if up_rate > 0.0 { human_rate(up_rate) } else { "-".into() })));
+    if let Some((up_rate, _)) = up {
+        row.col(|ui| drop(ui.label(if up_rate > 0.0 { human_rate(up_rate) } else { "-".into() })));
+    }
     row.col(|ui| {
         let text = match &s.state {
             DownloadState::Done => {
@@ -150,38 +225,20 @@ fn cells(
             _ if running => s.eta().map_or("-".into(), |d| duration(d.as_secs())),
             _ => "-".into(),
         };
-        ui.label(text);
+        ui.add(egui::Label::new(&text).truncate()).on_hover_text(text);
     });
-    row.col(|ui| {
-        ui.label(format!("{} / {leechers}", s.peers)).on_hover_text(format!(
-            "{} sending to us, {} fetching from us",
-            plural(s.peers, "peer"),
-            plural(leechers, "peer")
-        ));
-    });
+    if let Some((_, leechers)) = up {
+        row.col(|ui| {
+            ui.label(format!("{} / {leechers}", s.peers)).on_hover_text(format!(
+                "{} sending to us, {} fetching from us",
+                plural(s.peers, "peer"),
+                plural(leechers, "peer")
+            ));
+        });
+    }
     row.col(|ui| {
         let (text, color) = state_text(ui, s);
         ui.add(egui::Label::new(RichText::new(&text).color(color)).truncate()).on_hover_text(text);
-    });
-    row.col(|ui| {
-        let toggle = match s.state {
-            DownloadState::Paused => Some(("Resume", Control::Resume)),
-            _ if s.state.is_finished() => None,
-            _ => Some(("Pause", Control::Pause)),
-        };
-        if let Some((label, control)) = toggle
-            && ui.add_sized([60.0, 18.0], egui::Button::new(label).small()).clicked()
-        {
-            commands.push(Command::Control(s.id, control));
-        }
-        if let (DownloadState::Done, Some(path)) = (&s.state, &s.path)
-            && ui.add_sized([90.0, 18.0], egui::Button::new("Open folder").small()).clicked()
-        {
-            commands.push(Command::OpenFolder(path.parent().unwrap_or(path).to_owned()));
-        }
-        if !s.state.is_finished() && ui.add_sized([60.0, 18.0], egui::Button::new("Cancel").small()).clicked() {
-            commands.push(Command::Control(s.id, Control::Cancel));
-        }
     });
 }
 
@@ -192,62 +249,5 @@ pub fn duration(secs: u64) -> String {
         1..60 => format!("{secs} s"),
         60..3600 => format!("{} min {} s", secs / 60, secs % 60),
         _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
-    }
-}
-
-/// The selected download: where it goes, and each peer it talks to.
-pub fn details(ui: &mut Ui, snapshot: &Snapshot, state: &mut TabState, commands: &mut Vec<Command>) {
-    let Some(s) = state.selected.and_then(|id| snapshot.downloads.iter().find(|d| d.id == id)) else {
-        state.selected = None;
-        return;
-    };
-    ui.separator();
-    ui.horizontal(|ui| {
-        ui.strong(s.entry.name.as_str());
-        ui.weak(format!("{} in pieces of {}", human_size(s.entry.length), human_size(s.entry.piece_size)));
-        if ui.small_button("Copy result line").clicked() {
-            commands.push(Command::Copy(s.entry.to_string()));
-        }
-    });
-    if let Some(path) = &s.path {
-        ui.weak(format!("Saved as {}", path.display()));
-    }
-    let peers: Vec<_> =
-        snapshot.transfers.connections.iter().filter(|c| c.key.as_ref() == Some(&s.entry.key)).collect();
-    if peers.is_empty() && s.sources.is_empty() {
-        ui.weak("No peer connected for this file.");
-    }
-    egui::Grid::new("download-peers").striped(true).num_columns(5).show(ui, |ui| {
-        if !peers.is_empty() || !s.sources.is_empty() {
-            for title in ["Peer", "Role", "Verified from it", "Down", "Up"] {
-                ui.strong(title);
-            }
-            ui.end_row();
-        }
-        for c in &peers {
-            ui.label(c.peer.to_string());
-            let outgoing = c.direction == peer::engine::Direction::Outgoing;
-            ui.label(if outgoing { "sends to us" } else { "fetches from us" });
-            let got = s.sources.get(&c.peer).map_or(0, |r| r.bytes);
-            ui.label(if outgoing { human_size(got) } else { "-".into() });
-            ui.label(human_rate(c.down.rate));
-            ui.label(human_rate(c.up.rate));
-            ui.end_row();
-        }
-        // Sources no longer connected still count.
-        for (addr, r) in s.sources.iter().filter(|(a, _)| !peers.iter().any(|c| c.peer == **a)) {
-            ui.label(addr.to_string());
-            ui.weak("gone");
-            ui.label(format!("{} ({})", human_size(r.bytes), plural(r.pieces as usize, "piece")));
-            ui.label("-");
-            ui.label("-");
-            ui.end_row();
-        }
-    });
-    for dropped in &s.dropped {
-        ui.label(
-            RichText::new(format!("{dropped} dropped: it sent bad pieces or broke the protocol"))
-                .color(ui.visuals().warn_fg_color),
-        );
     }
 }

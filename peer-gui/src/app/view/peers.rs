@@ -1,0 +1,45 @@
+//! Every peer this tab's peer is connected to, both ways: address, the
+//! file, what it is doing and the rates.
+
+use eframe::egui::{self, Ui};
+use egui_extras::{Column, TableBuilder};
+use peer::engine::{Activity, Direction, Snapshot};
+
+use super::human_rate;
+
+pub fn peers(ui: &mut Ui, snapshot: &Snapshot) {
+    let connections = &snapshot.transfers.connections;
+    if connections.is_empty() {
+        ui.weak("No peer connected.");
+        return;
+    }
+    TableBuilder::new(ui)
+        .id_salt("peers")
+        .striped(true)
+        .resizable(true)
+        .column(Column::initial(150.0).at_least(90.0).clip(true))
+        .column(Column::remainder().at_least(100.0).clip(true))
+        .column(Column::initial(170.0).at_least(80.0).clip(true))
+        .columns(Column::initial(90.0).at_least(60.0), 2)
+        .header(20.0, |mut h| {
+            for title in ["Peer", "File", "Doing", "Down", "Up"] {
+                h.col(|ui| drop(ui.strong(title)));
+            }
+        })
+        .body(|body| {
+            body.rows(20.0, connections.len(), |mut row| {
+                let c = &connections[row.index()];
+                row.col(|ui| drop(ui.label(c.peer.to_string())));
+                row.col(|ui| drop(ui.add(egui::Label::new(c.file.as_ref().map_or("-", |f| f.as_str())).truncate())));
+                let doing = match (c.activity(), c.direction) {
+                    (Activity::Downloading, _) => "sending to us",
+                    (Activity::Uploading, _) => "fetching from us",
+                    (Activity::Idle, Direction::Outgoing) => "idle (we fetch from it)",
+                    (Activity::Idle, Direction::Incoming) => "idle (it fetches from us)",
+                };
+                row.col(|ui| drop(ui.label(doing)));
+                row.col(|ui| drop(ui.label(human_rate(c.down.rate))));
+                row.col(|ui| drop(ui.label(human_rate(c.up.rate))));
+            });
+        });
+}
