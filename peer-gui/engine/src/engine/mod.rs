@@ -33,7 +33,7 @@ use common::protocol::{Criterion, FileEntry};
 use crossbeam_channel::{Receiver, Sender, bounded, select, tick, unbounded};
 use parking_lot::Mutex;
 
-pub use self::download::{Control, DownloadError, DownloadState, DownloadStatus, Received};
+pub use self::download::{Asked, Control, DownloadError, DownloadState, DownloadStatus, Received};
 pub use self::events::{Event, Events};
 use self::library::Library;
 pub use self::library::LibraryError;

@@ -24,7 +24,7 @@ use common::{BufferMap, Layout};
 use crossbeam_channel::{Receiver, Sender, bounded, select, tick, unbounded};
 use parking_lot::Mutex;
 
-pub use self::error::DownloadError;
+pub use self::error::{Asked, DownloadError};
 use self::link::{Event, Failure, Gone, Link};
 pub use self::progress::{DownloadState, DownloadStatus, Received};
 use self::scheduler::{LinkId, Scheduler};

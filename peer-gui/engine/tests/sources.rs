@@ -1,0 +1,72 @@
+//! Who holds a file: the facade counts the holders the tracker lists,
+//! and a download whose holders cannot be reached says so (refused, not
+//! "no valid piece list").
+
+mod support;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+
+use common::protocol::{FileEntry, FileName};
+use peer::engine::{Asked, DownloadError, DownloadState};
+use support::*;
+
+/// Announces `entry` to the tracker as held at `port` on 127.0.0.1; the
+/// tracker lists it while the returned connection stays open.
+fn announce_at(tracker: SocketAddr, port: u16, entry: &FileEntry) -> TcpStream {
+    let mut t = TcpStream::connect(tracker).unwrap();
+    writeln!(t, "announce listen {port} seed [{entry}] leech []").unwrap();
+    let mut reply = String::new();
+    BufReader::new(&t).read_line(&mut reply).unwrap();
+    assert_eq!(reply, "ok\n");
+    t
+}
+
+/// A port nothing listens on: bound to get a free one, then let go.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn entry_of(name: &str, data: &[u8]) -> FileEntry {
+    let digest = digest_of(data);
+    FileEntry {
+        name: FileName::new(name).unwrap(),
+        length: data.len() as u64,
+        piece_size: u64::from(digest.layout.piece_size()),
+        key: digest.key.clone(),
+    }
+}
+
+fn failure(status: &peer::engine::DownloadStatus) -> DownloadError {
+    match &status.state {
+        DownloadState::Error(e) => e.clone(),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn holders_that_refuse_the_connection_are_reported_as_unreachable() {
+    let tracker = Tracker::start();
+    let entry = entry_of("u.bin", &random_bytes(100_000, 41));
+    let _ghosts = [announce_at(tracker.addr, closed_port(), &entry), announce_at(tracker.addr, closed_port(), &entry)];
+    let leecher = Peer::start(2, tracker.addr);
+    leecher.wait_connected();
+    let status = leecher.download_and_wait(entry);
+    assert_eq!(failure(&status), DownloadError::Unreachable(Asked { refused: 2, ..Asked::default() }));
+    assert!(failure(&status).is_retryable(), "worth a retry once a holder is back");
+}
+
+#[test]
+fn a_holder_that_accepts_and_stays_silent_is_not_called_unreachable() {
+    let tracker = Tracker::start();
+    let entry = entry_of("s.bin", &random_bytes(100_000, 42));
+    // The kernel accepts into the backlog; nobody ever answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let _holders = [
+        announce_at(tracker.addr, closed_port(), &entry),
+        announce_at(tracker.addr, silent.local_addr().unwrap().port(), &entry),
+    ];
+    let leecher = Peer::start(3, tracker.addr);
+    leecher.wait_connected();
+    let status = leecher.download_and_wait(entry);
+    assert_eq!(failure(&status), DownloadError::NoPieceList(Asked { refused: 1, silent: 1, ..Asked::default() }));
+}
