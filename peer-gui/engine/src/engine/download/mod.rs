@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 
 pub use self::error::{Asked, DownloadError};
 use self::link::{Event, Failure, Gone, Link};
-pub use self::progress::{DownloadState, DownloadStatus, Received};
+pub use self::progress::{DownloadState, DownloadStatus, Received, Times};
 use self::scheduler::{LinkId, Scheduler};
 use self::sources::{check_controls, discover, fetch_hashes, first_peers};
 use self::storage::Storage;
@@ -601,10 +601,7 @@ fn set_state(ctx: &Context, state: DownloadState) {
         if s.state == state {
             return;
         }
-        if state.is_finished() {
-            s.finished.get_or_insert_with(Instant::now);
-        }
-        s.state = state.clone();
+        s.set_state(state.clone());
         s.id
     };
     ctx.events.send(events::Event::DownloadState { id, state });
