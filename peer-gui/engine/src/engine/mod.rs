@@ -184,7 +184,7 @@ impl Engine {
             spawn_sampler(&settings, stats.clone(), transfers.clone(), stop_rx, events.clone())?,
         ];
         let pool = Arc::new(
-            pool::Pool::new(&format!("peer{}-download", settings.id), settings.download_threads)
+            pool::Pool::new(&format!("peer{}-link", settings.id), settings.download_threads)
                 .map_err(EngineError::Thread)?,
         );
         let engine = Self {
@@ -328,7 +328,7 @@ impl Engine {
         let (library, threads, tracker, events) =
             (self.library.clone(), self.settings.hash_threads, self.tracker.clone(), self.events.clone());
         let running = self.rescanning.clone();
-        let _ = std::thread::Builder::new().name("rescan".into()).spawn(move || {
+        let _ = std::thread::Builder::new().name(format!("peer{}-rescan", self.settings.id)).spawn(move || {
             let _done = ResetOnDrop(running);
             scan_once(&library, threads, &tracker, &events);
         });

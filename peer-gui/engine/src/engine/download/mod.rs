@@ -191,7 +191,8 @@ impl Coordinator {
             s.verified_bytes = verified.iter_set().filter_map(|i| layout.piece_len(i)).map(u64::from).sum();
         }
         let events = unbounded();
-        let (writes, writer) = writer::spawn(storage.clone(), layout, events.0.clone())
+        let name = format!("peer{}-writer-{}", ctx.settings.id, ctx.status.lock().id);
+        let (writes, writer) = writer::spawn(&name, storage.clone(), layout, events.0.clone())
             .map_err(|e| DownloadError::Thread(e.to_string()))?;
         let mut c = Self {
             entry,
@@ -286,7 +287,12 @@ impl Coordinator {
                         && last_discovery.elapsed() >= REDISCOVER
                     {
                         last_discovery = Instant::now();
-                        discovery = Some(discover(ctx.tracker.clone(), ctx.settings.listen, self.entry.key.clone()));
+                        discovery = Some(discover(
+                            ctx.settings.id,
+                            ctx.tracker.clone(),
+                            ctx.settings.listen,
+                            self.entry.key.clone(),
+                        ));
                     }
                     // At most four progress events a second, only when it moved.
                     if verified != reported {

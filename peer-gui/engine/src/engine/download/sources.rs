@@ -48,9 +48,9 @@ pub fn first_peers(ctx: &Context, key: &FileKey) -> Result<Vec<SocketAddr>, Down
 pub type Found = Result<Vec<SocketAddr>, TrackerError>;
 
 /// [`find_peers`] on a helper thread; the answer arrives on the channel.
-pub fn discover(tracker: Sender<Request>, me: SocketAddr, key: FileKey) -> Receiver<Found> {
+pub fn discover(peer: u32, tracker: Sender<Request>, me: SocketAddr, key: FileKey) -> Receiver<Found> {
     let (tx, rx) = bounded(1);
-    let spawned = std::thread::Builder::new().name("discover".into()).spawn(move || {
+    let spawned = std::thread::Builder::new().name(format!("peer{peer}-discover")).spawn(move || {
         let _ = tx.send(find_peers(&tracker, me, &key));
     });
     if let Err(e) = spawned {
@@ -216,7 +216,8 @@ pub fn fetch_hashes(
             asking.push(socket.clone());
             let (tx, source, limits, entry, layout) =
                 (tx.clone(), ctx.settings.listen.ip(), ctx.settings.limits(), entry.clone(), *layout);
-            let spawned = std::thread::Builder::new().name("gethashes".into()).spawn(move || {
+            let name = format!("peer{}-gethashes", ctx.settings.id);
+            let spawned = std::thread::Builder::new().name(name).spawn(move || {
                 let _ = tx.send((peer, ask_hashes(source, limits, &entry, &layout, peer, &socket)));
             });
             match spawned {
