@@ -70,3 +70,25 @@ fn a_holder_that_accepts_and_stays_silent_is_not_called_unreachable() {
     let status = leecher.download_and_wait(entry);
     assert_eq!(failure(&status), DownloadError::NoPieceList(Asked { refused: 1, silent: 1, ..Asked::default() }));
 }
+
+#[test]
+fn holders_are_the_peers_the_tracker_lists_without_us() {
+    let tracker = Tracker::start();
+    let data = random_bytes(50_000, 43);
+    let seeders = [seeder_with(tracker.addr, 1, "h.bin", &data), seeder_with(tracker.addr, 2, "h.bin", &data)];
+    let asker = Peer::start(3, tracker.addr);
+    let key = asker.find("h.bin").key;
+    let mut expected: Vec<SocketAddr> = seeders.iter().map(|s| s.engine.settings().listen).collect();
+    expected.sort_unstable();
+    let mut holders = Vec::new();
+    // The second seeder's announce may reach the tracker after the first.
+    asker.wait("both seeders listed", |e| {
+        holders = e.holders(&key).unwrap();
+        holders.len() == 2
+    });
+    assert_eq!(holders, expected);
+    let own = seeders[0].engine.holders(&key).unwrap();
+    assert_eq!(own, vec![seeders[1].engine.settings().listen], "a holder does not list itself");
+    let unknown = common::FileKey::parse("ab".repeat(16).as_bytes()).unwrap();
+    assert_eq!(asker.engine.holders(&unknown).unwrap(), Vec::<SocketAddr>::new());
+}

@@ -236,6 +236,16 @@ impl Engine {
         rx.recv_timeout(Duration::from_secs(30)).map_err(|_| TrackerError::NoAnswer)?
     }
 
+    /// The peers holding `key` (complete or in part) as the tracker lists
+    /// them (`getfile`), never this peer, names resolved, sorted: a
+    /// search result's availability. Blocks for the tracker's answer (up
+    /// to 15 s behind what is queued): call it off the UI thread.
+    pub fn holders(&self, key: &common::FileKey) -> Result<Vec<std::net::SocketAddr>, TrackerError> {
+        let mut peers = download::find_peers(&self.tracker, self.settings.listen, key)?;
+        peers.sort_unstable();
+        Ok(peers)
+    }
+
     /// Waits until the tracker connection is up, or its error once
     /// `timeout` passed.
     pub fn wait_for_tracker(&self, timeout: Duration) -> Result<(), TrackerError> {

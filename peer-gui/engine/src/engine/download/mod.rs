@@ -28,6 +28,7 @@ pub use self::error::{Asked, DownloadError};
 use self::link::{Event, Failure, Gone, Link};
 pub use self::progress::{DownloadState, DownloadStatus, Received, Times};
 use self::scheduler::{LinkId, Scheduler};
+pub(crate) use self::sources::find_peers;
 use self::sources::{check_controls, discover, fetch_hashes, first_peers};
 use self::storage::Storage;
 use super::events::{self, Events};

@@ -63,7 +63,7 @@ pub fn discover(peer: u32, tracker: Sender<Request>, me: SocketAddr, key: FileKe
 /// In random order: leechers that each take the first `max_peers` of one
 /// list would all fetch from the same few, and nobody from the others
 /// (whose pieces the seeder would then send again).
-fn find_peers(tracker: &Sender<Request>, me: SocketAddr, key: &FileKey) -> Found {
+pub(crate) fn find_peers(tracker: &Sender<Request>, me: SocketAddr, key: &FileKey) -> Found {
     let (tx, rx) = bounded(1);
     tracker.send(Request::GetFile(key.clone(), tx)).map_err(|_| TrackerError::Stopping)?;
     let mut peers = rx.recv_timeout(Duration::from_secs(15)).map_err(|_| TrackerError::NoAnswer)??;
