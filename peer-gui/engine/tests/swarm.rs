@@ -81,7 +81,8 @@ fn a_piece_list_that_does_not_match_the_key_is_refused() {
     let liar = FakePeer::start(tracker.addr, "w.bin", data.clone(), digest_of(&data), Behaviour::WrongHashes);
     let leecher = Peer::start(2, tracker.addr);
     let status = leecher.download_and_wait(leecher.find("w.bin"));
-    assert!(matches!(status.state, DownloadState::Error(_)), "{status:?}");
+    let refused = peer::engine::Asked { mismatched: 1, ..Default::default() };
+    assert_eq!(status.state, DownloadState::Error(peer::engine::DownloadError::NoPieceList(refused)));
     assert_eq!(liar.served.load(std::sync::atomic::Ordering::SeqCst), 0, "no piece taken on a refused list");
     assert!(!leecher.dir.path().join("w.bin").exists(), "nothing under the final name");
 }

@@ -18,8 +18,11 @@ const BACKLOG: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// A download started (also when resumed from an earlier run).
+    /// A download started (also when resumed from an earlier run, and
+    /// when a failed or cancelled one is retried: same id).
     DownloadAdded(u64),
+    /// A download left the transfers list (removed, or cleared).
+    DownloadRemoved(u64),
     /// New verified bytes in a download.
     DownloadProgress {
         id: u64,

@@ -546,24 +546,33 @@ fn hash_all(
 ) -> Vec<(Stamp, PathBuf, Cached)> {
     let next = AtomicUsize::new(0);
     let done = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..threads.clamp(1, todo.len().max(1)) {
-            s.spawn(|| {
-                while let Some((stamp, path)) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    match digest_file(path, piece_size) {
-                        Ok(d) if d.layout.length() == stamp.size => {
-                            let cached = Cached {
-                                piece_size: u64::from(d.layout.piece_size()),
-                                key: d.key,
-                                hashes: Arc::new(d.hashes),
-                            };
-                            done.lock().push((stamp.clone(), path.clone(), cached));
-                        }
-                        Ok(_) => log::info!("{}: changed while being hashed; next scan", stamp.name),
-                        Err(e) => log::warn!("{}: cannot hash: {e}", path.display()),
-                    }
+    // Named after the scanning thread (`peer{id}-scanner`...), so their
+    // logs are told apart per peer.
+    let prefix = std::thread::current().name().map_or_else(|| "hash".to_owned(), |n| format!("{n}-hash"));
+    let work = || {
+        while let Some((stamp, path)) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
+            match digest_file(path, piece_size) {
+                Ok(d) if d.layout.length() == stamp.size => {
+                    let cached =
+                        Cached { piece_size: u64::from(d.layout.piece_size()), key: d.key, hashes: Arc::new(d.hashes) };
+                    done.lock().push((stamp.clone(), path.clone(), cached));
                 }
-            });
+                Ok(_) => log::info!("{}: changed while being hashed; next scan", stamp.name),
+                Err(e) => log::warn!("{}: cannot hash: {e}", path.display()),
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        let mut started = 0;
+        for i in 0..threads.clamp(1, todo.len().max(1)) {
+            match std::thread::Builder::new().name(format!("{prefix}-{i}")).spawn_scoped(s, work) {
+                Ok(_) => started += 1,
+                Err(e) => log::warn!("cannot start a hashing thread: {e}"),
+            }
+        }
+        // No thread at all: hash here rather than not at all.
+        if started == 0 {
+            work();
         }
     });
     done.into_inner()

@@ -1,18 +1,27 @@
 //! The peer engine, usable without any GUI. The facade [`Engine`] takes
-//! commands (search, download, pause, resume, cancel, rescan) and hands
-//! out owned snapshots (local files, downloads, tracker status, transfer
-//! statistics) and a stream of events saying when they change.
+//! commands (search, download, pause, resume, cancel, retry, remove,
+//! rescan) and hands out owned snapshots (local files, the transfers
+//! list, tracker status, transfer statistics) and a stream of events
+//! saying when they change. The transfers list (`downloads`) keeps ended
+//! downloads across restarts in a history file (`history`).
 //!
-//! Threads, each owning its part: the server (`server`: a readiness
-//! thread and a pool of worker threads serving at most 64 peers), the
-//! tracker client (`tracker_client`: the tracker connection), the scanner
-//! (this module: periodic rescans of the shared folder, which hash new
-//! files in parallel), the statistics sampler (`stats`), one coordinator
-//! per download (`download`) and the download pool (`pool`) running the
-//! links that move piece bytes.
+//! Threads, each owning its part, all named `peer{id}-...` (the app files
+//! log records under their peer by that prefix): the server (`server`:
+//! `peer{id}-server`, a readiness thread, and `peer{id}-serve-{i}`, the
+//! workers serving at most 64 peers), the tracker client
+//! (`tracker_client`: `peer{id}-tracker`), the scanner (this module:
+//! `peer{id}-scanner`, periodic rescans, and `peer{id}-rescan`, one asked
+//! for; both hash new files on `{their name}-hash-{i}`), the statistics
+//! sampler (`stats`: `peer{id}-stats`), one coordinator per download
+//! (`download`: `peer{id}-download-{n}`, with its writer
+//! `peer{id}-writer-{n}`, its piece-list askers `peer{id}-gethashes` and
+//! its peer lookups `peer{id}-discover`) and the download pool (`pool`:
+//! `peer{id}-link-{i}`) running the links that move piece bytes.
 
 pub mod download;
+mod downloads;
 pub mod events;
+mod history;
 pub mod library;
 pub mod net;
 pub mod pool;
@@ -26,14 +35,14 @@ pub mod wire;
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::protocol::{Criterion, FileEntry};
 use crossbeam_channel::{Receiver, Sender, bounded, select, tick, unbounded};
 use parking_lot::Mutex;
 
-pub use self::download::{Control, DownloadError, DownloadState, DownloadStatus, Received};
+pub use self::download::{Asked, Control, DownloadError, DownloadState, DownloadStatus, Received};
 pub use self::events::{Event, Events};
 use self::library::Library;
 pub use self::library::LibraryError;
@@ -88,12 +97,6 @@ pub struct LimitsInfo {
     pub download: u64,
 }
 
-struct DownloadHandle {
-    status: Arc<Mutex<DownloadStatus>>,
-    controls: Sender<Control>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
 pub struct Engine {
     settings: Settings,
     library: Arc<Library>,
@@ -105,8 +108,7 @@ pub struct Engine {
     threads: Vec<std::thread::JoinHandle<()>>,
     server: Option<server::Server>,
     pool: Arc<pool::Pool>,
-    downloads: Mutex<Vec<DownloadHandle>>,
-    next_id: AtomicU64,
+    downloads: Arc<downloads::Downloads>,
     events: Events,
     stats: stats::Stats,
     limits: Arc<RateLimits>,
@@ -184,9 +186,10 @@ impl Engine {
             spawn_sampler(&settings, stats.clone(), transfers.clone(), stop_rx, events.clone())?,
         ];
         let pool = Arc::new(
-            pool::Pool::new(&format!("peer{}-download", settings.id), settings.download_threads)
+            pool::Pool::new(&format!("peer{}-link", settings.id), settings.download_threads)
                 .map_err(EngineError::Thread)?,
         );
+        let downloads = Arc::new(downloads::Downloads::open(settings.dir.clone()));
         let engine = Self {
             settings,
             library,
@@ -196,8 +199,7 @@ impl Engine {
             threads,
             server: Some(server),
             pool,
-            downloads: Mutex::new(Vec::new()),
-            next_id: AtomicU64::new(1),
+            downloads,
             events,
             stats,
             limits,
@@ -236,6 +238,16 @@ impl Engine {
         rx.recv_timeout(Duration::from_secs(30)).map_err(|_| TrackerError::NoAnswer)?
     }
 
+    /// The peers holding `key` (complete or in part) as the tracker lists
+    /// them (`getfile`), never this peer, names resolved, sorted: a
+    /// search result's availability. Blocks for the tracker's answer (up
+    /// to 15 s behind what is queued): call it off the UI thread.
+    pub fn holders(&self, key: &common::FileKey) -> Result<Vec<std::net::SocketAddr>, TrackerError> {
+        let mut peers = download::find_peers(&self.tracker, self.settings.listen, key)?;
+        peers.sort_unstable();
+        Ok(peers)
+    }
+
     /// Waits until the tracker connection is up, or its error once
     /// `timeout` passed.
     pub fn wait_for_tracker(&self, timeout: Duration) -> Result<(), TrackerError> {
@@ -252,73 +264,6 @@ impl Engine {
         }
     }
 
-    /// Starts downloading `entry` into the shared folder.
-    pub fn download(&self, entry: FileEntry) -> Result<u64, DownloadError> {
-        self.download_with(entry, None)
-    }
-
-    fn download_with(&self, entry: FileEntry, mut resume: Option<common::BufferMap>) -> Result<u64, DownloadError> {
-        if entry.name.as_str().starts_with('.') {
-            // Hidden names are not shared, and could collide with our own
-            // bookkeeping files (key cache, manifests).
-            return Err(DownloadError::HiddenName { name: entry.name });
-        }
-        if resume.is_none() {
-            // A download that stopped (error, earlier run) picks up its pieces.
-            let (_, manifest) = download::storage::paths(&self.settings.dir, &entry.name, &entry.key);
-            resume = download::storage::read_manifest(&manifest).filter(|(e, _)| *e == entry).map(|(_, map)| map);
-        }
-        if let Some(have) = self.library.get(&entry.key)
-            && have.partial.is_none()
-        {
-            return Err(DownloadError::AlreadyHave { name: have.entry.name.clone() });
-        }
-        // Checked and inserted under one lock: two clicks at once start
-        // one download, never two writing one `.part` file.
-        let mut downloads = self.downloads.lock();
-        if let Some(id) = running_download(&downloads, &entry.key) {
-            return Err(DownloadError::AlreadyDownloading { name: entry.name, id });
-        }
-        if self.settings.dir.join(entry.name.as_str()).exists() {
-            return Err(DownloadError::NameExists { name: entry.name, dir: self.settings.dir.clone() });
-        }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let status = Arc::new(Mutex::new(DownloadStatus::new(id, entry)));
-        let (controls_tx, controls_rx) = unbounded();
-        let ctx = download::Context {
-            settings: self.settings.clone(),
-            library: self.library.clone(),
-            tracker: self.tracker.clone(),
-            pool: self.pool.clone(),
-            status: status.clone(),
-            controls: controls_rx,
-            resume,
-            events: self.events.clone(),
-            stats: self.stats.clone(),
-            limits: self.limits.clone(),
-            pause_when_started: std::cell::Cell::new(false),
-        };
-        let thread = std::thread::Builder::new()
-            .name(format!("peer{}-download-{id}", self.settings.id))
-            .spawn(move || download::run(ctx))
-            .map_err(|e| DownloadError::Thread(e.to_string()))?;
-        downloads.push(DownloadHandle { status, controls: controls_tx, thread: Some(thread) });
-        drop(downloads);
-        self.events.send(Event::DownloadAdded(id));
-        Ok(id)
-    }
-
-    /// The running download of `key`, if any.
-    pub fn find_download(&self, key: &common::FileKey) -> Option<u64> {
-        running_download(&self.downloads.lock(), key)
-    }
-
-    pub fn control(&self, id: u64, control: Control) {
-        if let Some(d) = self.downloads.lock().iter().find(|d| d.status.lock().id == id) {
-            let _ = d.controls.send(control);
-        }
-    }
-
     /// Rescans the shared folder now (in the background); a rescan asked
     /// for while one runs is skipped (the running one sees the folder).
     pub fn rescan(&self) {
@@ -328,7 +273,7 @@ impl Engine {
         let (library, threads, tracker, events) =
             (self.library.clone(), self.settings.hash_threads, self.tracker.clone(), self.events.clone());
         let running = self.rescanning.clone();
-        let _ = std::thread::Builder::new().name("rescan".into()).spawn(move || {
+        let _ = std::thread::Builder::new().name(format!("peer{}-rescan", self.settings.id)).spawn(move || {
             let _done = ResetOnDrop(running);
             scan_once(&library, threads, &tracker, &events);
         });
@@ -351,7 +296,7 @@ impl Engine {
         };
         Snapshot {
             files,
-            downloads: self.downloads.lock().iter().map(|d| d.status.lock().clone()).collect(),
+            downloads: self.downloads.statuses(),
             tracker: self.tracker_status.lock().clone(),
             transfers: self.transfers.lock().clone(),
             limits: LimitsInfo { upload: self.limits.upload.rate(), download: self.limits.download.rate() },
@@ -369,24 +314,6 @@ impl Engine {
         self.stats.totals()
     }
 
-    pub fn download_status(&self, id: u64) -> Option<DownloadStatus> {
-        self.downloads.lock().iter().map(|d| d.status.lock().clone()).find(|s| s.id == id)
-    }
-
-    fn resume_left_downloads(&self) {
-        for path in download::storage::manifests(&self.settings.dir) {
-            match download::storage::read_manifest(&path) {
-                Some((entry, verified)) => {
-                    log::info!("resuming the download of {}", entry.name);
-                    if let Err(e) = self.download_with(entry, Some(verified)) {
-                        log::warn!("cannot resume {}: {e}", path.display());
-                    }
-                }
-                None => log::warn!("{}: unreadable manifest, ignored", path.display()),
-            }
-        }
-    }
-
     /// Stops every thread; downloads in progress stay resumable.
     pub fn shutdown(mut self) {
         self.stop_all();
@@ -395,15 +322,7 @@ impl Engine {
     fn stop_all(&mut self) {
         // Downloads pause and save their manifests before we return, so
         // the next start resumes them.
-        let mut downloads = std::mem::take(&mut *self.downloads.lock());
-        for d in &downloads {
-            let _ = d.controls.send(Control::Stop);
-        }
-        for d in &mut downloads {
-            if let Some(t) = d.thread.take() {
-                let _ = t.join();
-            }
-        }
+        self.downloads.stop_all();
         self.stop.take();
         if let Some(mut s) = self.server.take() {
             s.stop();
@@ -418,14 +337,6 @@ impl Drop for Engine {
     fn drop(&mut self) {
         self.stop_all();
     }
-}
-
-/// The id of the download of `key` that has not finished, if any.
-fn running_download(downloads: &[DownloadHandle], key: &common::FileKey) -> Option<u64> {
-    downloads.iter().find_map(|d| {
-        let s = d.status.lock();
-        (s.entry.key == *key && !s.state.is_finished()).then_some(s.id)
-    })
 }
 
 /// One rescan; the tracker hears of a change at once.

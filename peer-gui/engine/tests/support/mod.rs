@@ -6,7 +6,8 @@
 pub mod course_tracker;
 pub mod fake;
 
-use std::net::{SocketAddr, TcpListener};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -165,4 +166,30 @@ pub fn capped_seeder(tracker: SocketAddr, id: u32, name: &str, data: &[u8], rate
     let p = Peer::with_settings(s, dir);
     p.wait_sharing();
     p
+}
+
+/// Announces `entry` to the tracker as held at `port` on 127.0.0.1; the
+/// tracker lists it while the returned connection stays open.
+pub fn announce_at(tracker: SocketAddr, port: u16, entry: &FileEntry) -> TcpStream {
+    let mut t = TcpStream::connect(tracker).unwrap();
+    writeln!(t, "announce listen {port} seed [{entry}] leech []").unwrap();
+    let mut reply = String::new();
+    BufReader::new(&t).read_line(&mut reply).unwrap();
+    assert_eq!(reply, "ok\n");
+    t
+}
+
+/// A port nothing listens on: bound to get a free one, then let go.
+pub fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn entry_of(name: &str, data: &[u8]) -> FileEntry {
+    let digest = digest_of(data);
+    FileEntry {
+        name: FileName::new(name).unwrap(),
+        length: data.len() as u64,
+        piece_size: u64::from(digest.layout.piece_size()),
+        key: digest.key.clone(),
+    }
 }

@@ -24,10 +24,11 @@ use common::{BufferMap, Layout};
 use crossbeam_channel::{Receiver, Sender, bounded, select, tick, unbounded};
 use parking_lot::Mutex;
 
-pub use self::error::DownloadError;
+pub use self::error::{Asked, DownloadError};
 use self::link::{Event, Failure, Gone, Link};
-pub use self::progress::{DownloadState, DownloadStatus, Received};
+pub use self::progress::{DownloadState, DownloadStatus, Received, Times};
 use self::scheduler::{LinkId, Scheduler};
+pub(crate) use self::sources::find_peers;
 use self::sources::{check_controls, discover, fetch_hashes, first_peers};
 use self::storage::Storage;
 use super::events::{self, Events};
@@ -191,7 +192,8 @@ impl Coordinator {
             s.verified_bytes = verified.iter_set().filter_map(|i| layout.piece_len(i)).map(u64::from).sum();
         }
         let events = unbounded();
-        let (writes, writer) = writer::spawn(storage.clone(), layout, events.0.clone())
+        let name = format!("peer{}-writer-{}", ctx.settings.id, ctx.status.lock().id);
+        let (writes, writer) = writer::spawn(&name, storage.clone(), layout, events.0.clone())
             .map_err(|e| DownloadError::Thread(e.to_string()))?;
         let mut c = Self {
             entry,
@@ -286,7 +288,12 @@ impl Coordinator {
                         && last_discovery.elapsed() >= REDISCOVER
                     {
                         last_discovery = Instant::now();
-                        discovery = Some(discover(ctx.tracker.clone(), ctx.settings.listen, self.entry.key.clone()));
+                        discovery = Some(discover(
+                            ctx.settings.id,
+                            ctx.tracker.clone(),
+                            ctx.settings.listen,
+                            self.entry.key.clone(),
+                        ));
                     }
                     // At most four progress events a second, only when it moved.
                     if verified != reported {
@@ -601,10 +608,7 @@ fn set_state(ctx: &Context, state: DownloadState) {
         if s.state == state {
             return;
         }
-        if state.is_finished() {
-            s.finished.get_or_insert_with(Instant::now);
-        }
-        s.state = state.clone();
+        s.set_state(state.clone());
         s.id
     };
     ctx.events.send(events::Event::DownloadState { id, state });

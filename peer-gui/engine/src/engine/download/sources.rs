@@ -7,16 +7,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::hashing::{PieceHash, hashes_match};
-use common::protocol::{FileEntry, PeerAddr, PeerMessage};
+use common::protocol::{FileEntry, FileName, PeerAddr, PeerMessage};
 use common::{FileKey, Layout};
 use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
 use parking_lot::Mutex;
 
-use super::error::DownloadError;
+use super::error::{Asked, DownloadError};
 use super::{Context, Control};
 use crate::engine::net::connect_from;
 use crate::engine::tracker_client::{Request, TrackerError};
-use crate::engine::wire::Wire;
+use crate::engine::wire::{Wire, WireError};
 
 /// The first peers of a download: retried for a while, since the tracker
 /// connection may still be coming up (a resumed download starts with the
@@ -48,9 +48,9 @@ pub fn first_peers(ctx: &Context, key: &FileKey) -> Result<Vec<SocketAddr>, Down
 pub type Found = Result<Vec<SocketAddr>, TrackerError>;
 
 /// [`find_peers`] on a helper thread; the answer arrives on the channel.
-pub fn discover(tracker: Sender<Request>, me: SocketAddr, key: FileKey) -> Receiver<Found> {
+pub fn discover(peer: u32, tracker: Sender<Request>, me: SocketAddr, key: FileKey) -> Receiver<Found> {
     let (tx, rx) = bounded(1);
-    let spawned = std::thread::Builder::new().name("discover".into()).spawn(move || {
+    let spawned = std::thread::Builder::new().name(format!("peer{peer}-discover")).spawn(move || {
         let _ = tx.send(find_peers(&tracker, me, &key));
     });
     if let Err(e) = spawned {
@@ -63,7 +63,7 @@ pub fn discover(tracker: Sender<Request>, me: SocketAddr, key: FileKey) -> Recei
 /// In random order: leechers that each take the first `max_peers` of one
 /// list would all fetch from the same few, and nobody from the others
 /// (whose pieces the seeder would then send again).
-fn find_peers(tracker: &Sender<Request>, me: SocketAddr, key: &FileKey) -> Found {
+pub(crate) fn find_peers(tracker: &Sender<Request>, me: SocketAddr, key: &FileKey) -> Found {
     let (tx, rx) = bounded(1);
     tracker.send(Request::GetFile(key.clone(), tx)).map_err(|_| TrackerError::Stopping)?;
     let mut peers = rx.recv_timeout(Duration::from_secs(15)).map_err(|_| TrackerError::NoAnswer)??;
@@ -106,9 +106,58 @@ pub fn check_controls(ctx: &Context) -> Result<(), DownloadError> {
 
 /// Why one peer gave no piece list.
 enum NoList {
-    Unreachable(std::io::Error),
+    /// The connection failed (refused, timed out, no route).
+    Connect(std::io::Error),
+    /// Connected, but the list did not come in time.
+    Silent,
     Mismatched,
-    Refused(String),
+    /// It answered with an error, or the connection broke.
+    Failed(String),
+}
+
+impl NoList {
+    /// Counts this peer in `asked`, logging why it gave no list.
+    fn count(self, asked: &mut Asked, name: &FileName, peer: SocketAddr) {
+        use std::io::ErrorKind;
+        match self {
+            Self::Connect(e) => {
+                match e.kind() {
+                    ErrorKind::ConnectionRefused => asked.refused += 1,
+                    ErrorKind::TimedOut | ErrorKind::WouldBlock => asked.timed_out += 1,
+                    _ => asked.unreachable += 1,
+                }
+                log::info!("{name}: cannot reach {peer}: {e}");
+            }
+            Self::Silent => {
+                asked.silent += 1;
+                log::info!("{name}: {peer} sent no piece list within {} s", HASHES_SILENCE.as_secs());
+            }
+            Self::Mismatched => {
+                asked.mismatched += 1;
+                log::warn!("{name}: {peer} sent a piece list that does not match the key");
+            }
+            Self::Failed(e) => {
+                asked.failed += 1;
+                log::info!("{name}: no piece list from {peer}: {e}");
+            }
+        }
+    }
+}
+
+/// A failed read or write: a timeout means the peer went silent.
+fn wire_failure(e: &WireError) -> NoList {
+    match e {
+        WireError::Io(io) if matches!(io.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            NoList::Silent
+        }
+        other => NoList::Failed(other.to_string()),
+    }
+}
+
+/// The error for peers that all gave no list: unreachable ones are told
+/// apart from ones that answered badly.
+fn no_list(asked: Asked) -> DownloadError {
+    if asked.none_reached() { DownloadError::Unreachable(asked) } else { DownloadError::NoPieceList(asked) }
 }
 
 /// Peers asked for the piece list at once: with peers that accept and
@@ -126,12 +175,12 @@ const HASHES_SILENCE: Duration = Duration::from_secs(3);
 /// One peer being asked: its socket, shut down to stop the asking (also
 /// if it connects after the stop).
 #[derive(Debug, Default)]
-struct Asked {
+struct AskSocket {
     stopped: bool,
     socket: Option<std::net::TcpStream>,
 }
 
-type Asking = Arc<Mutex<Asked>>;
+type Asking = Arc<Mutex<AskSocket>>;
 
 /// Gets the piece hashes from the first peer whose list matches the key,
 /// asking up to [`HASH_ASKS`] peers at once (in random order, so peers
@@ -148,7 +197,7 @@ pub fn fetch_hashes(
     let (tx, answers) = unbounded::<(SocketAddr, Result<Vec<PieceHash>, NoList>)>();
     let mut asking: Vec<Asking> = Vec::new();
     let mut running = 0;
-    let (mut unreachable, mut mismatched, mut refused) = (0, 0, 0);
+    let mut asked = Asked::default();
     let deadline = crossbeam_channel::at(Instant::now() + HASHES_DEADLINE);
     let stop_all = |asking: &[Asking]| {
         for a in asking {
@@ -167,7 +216,8 @@ pub fn fetch_hashes(
             asking.push(socket.clone());
             let (tx, source, limits, entry, layout) =
                 (tx.clone(), ctx.settings.listen.ip(), ctx.settings.limits(), entry.clone(), *layout);
-            let spawned = std::thread::Builder::new().name("gethashes".into()).spawn(move || {
+            let name = format!("peer{}-gethashes", ctx.settings.id);
+            let spawned = std::thread::Builder::new().name(name).spawn(move || {
                 let _ = tx.send((peer, ask_hashes(source, limits, &entry, &layout, peer, &socket)));
             });
             match spawned {
@@ -176,7 +226,7 @@ pub fn fetch_hashes(
             }
         }
         if running == 0 {
-            break Err(DownloadError::NoPieceList { unreachable, mismatched, refused });
+            break Err(no_list(asked));
         }
         select! {
             recv(answers) -> answer => {
@@ -184,18 +234,7 @@ pub fn fetch_hashes(
                 running -= 1;
                 match answer {
                     Ok(hashes) => break Ok(hashes),
-                    Err(NoList::Mismatched) => {
-                        mismatched += 1;
-                        log::warn!("{}: {peer} sent a piece list that does not match the key", entry.name);
-                    }
-                    Err(NoList::Unreachable(e)) => {
-                        unreachable += 1;
-                        log::info!("{}: cannot reach {peer}: {e}", entry.name);
-                    }
-                    Err(NoList::Refused(e)) => {
-                        refused += 1;
-                        log::info!("{}: no piece list from {peer}: {e}", entry.name);
-                    }
+                    Err(why) => why.count(&mut asked, &entry.name, peer),
                 }
             }
             recv(ctx.controls) -> c => {
@@ -205,8 +244,10 @@ pub fn fetch_hashes(
             }
             recv(deadline) -> _ => {
                 log::info!("{}: no matching piece list within {} s", entry.name, HASHES_DEADLINE.as_secs());
-                refused += running + waiting.len();
-                break Err(DownloadError::NoPieceList { unreachable, mismatched, refused });
+                // Those not asked yet count as silent too: the peers asked
+                // before them held the deadline.
+                asked.silent += running + waiting.len();
+                break Err(no_list(asked));
             }
         }
     };
@@ -225,26 +266,26 @@ fn ask_hashes(
 ) -> Result<Vec<PieceHash>, NoList> {
     let key = entry.key.clone();
     let layouts = |k: &FileKey| (*k == key).then_some(*layout);
-    let stream = connect_from(source, peer, Duration::from_secs(3)).map_err(NoList::Unreachable)?;
-    let failed = |e: &dyn std::fmt::Display| NoList::Refused(e.to_string());
+    let stream = connect_from(source, peer, Duration::from_secs(3)).map_err(NoList::Connect)?;
+    let failed = |e: &dyn std::fmt::Display| NoList::Failed(e.to_string());
     stream.set_read_timeout(Some(HASHES_SILENCE)).map_err(|e| failed(&e))?;
     stream.set_write_timeout(Some(HASHES_SILENCE)).map_err(|e| failed(&e))?;
     {
         let mut asked = socket.lock();
         if asked.stopped {
-            return Err(NoList::Refused("stopped".into()));
+            return Err(NoList::Failed("stopped".into()));
         }
         asked.socket = Some(stream.try_clone().map_err(|e| failed(&e))?);
     }
     let mut wire = Wire::new(stream, limits);
-    wire.send(&PeerMessage::GetHashes { key: entry.key.clone() }).map_err(|e| failed(&e))?;
+    wire.send(&PeerMessage::GetHashes { key: entry.key.clone() }).map_err(|e| wire_failure(&e.into()))?;
     loop {
-        let (message, used) = wire.recv(&layouts).map_err(|e| failed(&e))?;
+        let (message, used) = wire.recv(&layouts).map_err(|e| wire_failure(&e))?;
         let found = match message {
             PeerMessage::Hashes { key, hashes } if key == entry.key => {
                 Some(if hashes_match(&entry.key, layout, &hashes) { Ok(hashes) } else { Err(NoList::Mismatched) })
             }
-            PeerMessage::Error(text) => Some(Err(NoList::Refused(format!("it answered: {text}")))),
+            PeerMessage::Error(text) => Some(Err(NoList::Failed(format!("it answered: {text}")))),
             _ => None,
         };
         wire.consume(used);

@@ -40,12 +40,13 @@ const QUEUE_BYTES: usize = 8 << 20;
 /// The writer ends on [`Job::Close`] or once every sender is dropped;
 /// join it to know that it let go of the storage.
 pub fn spawn(
+    name: &str,
     storage: Arc<Storage>,
     layout: Layout,
     events: Sender<Event>,
 ) -> std::io::Result<(Sender<Job>, std::thread::JoinHandle<()>)> {
     let (tx, rx) = bounded::<Job>((QUEUE_BYTES / layout.piece_size().max(1) as usize).max(2));
-    let thread = std::thread::Builder::new().name("download-writer".into()).spawn(move || {
+    let thread = std::thread::Builder::new().name(name.to_owned()).spawn(move || {
         for job in rx {
             let event = match job {
                 Job::Write(w) => match storage.write_piece(&layout, w.index, w.bytes.as_slice()) {
