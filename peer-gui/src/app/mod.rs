@@ -4,6 +4,7 @@
 //! the disk), which report back through the engine and `request_repaint`.
 //! The UI thread never waits on disk, network or hashing.
 
+pub mod desktop;
 pub mod launch;
 pub mod logger;
 pub mod view;
