@@ -7,6 +7,7 @@
 pub mod desktop;
 pub mod launch;
 pub mod logger;
+pub mod setup;
 pub mod view;
 
 use std::sync::{Arc, OnceLock};

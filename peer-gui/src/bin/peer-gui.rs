@@ -26,7 +26,7 @@ struct Args {
 
 fn launch(args: &Args, logs: logger::LogLines, repaint: Repaint) -> Launch {
     let Some(path) = existing_config(args.config.as_deref()) else {
-        return Launch::Setup(Setup::new(user_config(), logs, repaint));
+        return Launch::Setup(Box::new(Setup::new(user_config(), logs, repaint)));
     };
     let config = match common::config::PeersConfig::load(&path) {
         Ok(c) => c,
