@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::config::{ConfigError, PeersConfig, TrackerConfig};
+use common::config::{ConfigError, ConfigErrorKind, PeersConfig, TrackerConfig};
 
 fn install(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../install").join(rel)
@@ -174,4 +174,53 @@ fn per_ip_limits_default_to_lan_sizes_and_take_positive_counts() {
         assert_eq!((e.line, e.key.as_deref()), (Some(3), Some(key)));
         assert!(e.message.contains("positive whole number"), "{e}");
     }
+}
+
+/// A peers' file whose tracker is `host`, with one peer.
+fn peers_with_tracker(host: &str) -> Result<PeersConfig, ConfigError> {
+    let text = format!(
+        "tracker_ip = {host}\ntracker_port = 5000\npeer1_ip = 0.0.0.0\npeer1_port = 5001\npeer1_directory_path = a\n"
+    );
+    PeersConfig::parse(Path::new("p.ini"), &text)
+}
+
+#[test]
+fn the_peers_tracker_may_be_a_host_name_looked_up_ipv4_first() {
+    // `localhost` resolves offline (/etc/hosts); IPv4 is preferred.
+    let c = peers_with_tracker("localhost").unwrap();
+    assert_eq!(c.tracker, "127.0.0.1:5000".parse().unwrap());
+    // Addresses are taken as before, IPv6 too.
+    assert_eq!(peers_with_tracker("127.0.0.100").unwrap().tracker, "127.0.0.100:5000".parse().unwrap());
+    assert_eq!(peers_with_tracker("::1").unwrap().tracker, "[::1]:5000".parse().unwrap());
+    assert_eq!(peers_with_tracker("[::1]").unwrap().tracker, "[::1]:5000".parse().unwrap());
+}
+
+#[test]
+fn a_host_name_that_does_not_resolve_is_a_typed_error_on_its_line() {
+    // `.invalid` never resolves (RFC 6761).
+    let e = peers_with_tracker("tracker.invalid").unwrap_err();
+    assert_eq!((e.kind, e.line, e.key.as_deref()), (ConfigErrorKind::HostNotFound, Some(1), Some("tracker_ip")));
+}
+
+#[test]
+fn malformed_hosts_are_refused_without_a_lookup() {
+    for bad in ["127.0.0.300", "my tracker", "localhost:5000", "tracker/lan"] {
+        let e = peers_with_tracker(bad).unwrap_err();
+        assert_eq!(
+            (e.kind, e.line, e.key.as_deref()),
+            (ConfigErrorKind::Invalid, Some(1), Some("tracker_ip")),
+            "{bad}"
+        );
+    }
+    // A bad port is reported before any lookup of the name.
+    let text =
+        "tracker_ip = tracker.invalid\ntracker_port = 0\npeer1_ip=0.0.0.0\npeer1_port=1\npeer1_directory_path=a\n";
+    let e = PeersConfig::parse(Path::new("p.ini"), text).unwrap_err();
+    assert_eq!((e.kind, e.key.as_deref()), (ConfigErrorKind::Invalid, Some("tracker_port")));
+}
+
+#[test]
+fn the_tracker_itself_still_listens_on_an_ip_address() {
+    let e = tracker_err("tracker_ip = localhost\ntracker_port = 5000\n");
+    assert_eq!((e.kind, e.key.as_deref()), (ConfigErrorKind::Invalid, Some("tracker_ip")));
 }

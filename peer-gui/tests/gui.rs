@@ -112,53 +112,6 @@ fn a_malformed_pasted_line_shows_an_inline_message() {
 }
 
 #[test]
-fn first_run_screen_saves_a_configuration_and_starts_the_peer() {
-    use peer_gui::app::launch::{Launch, Setup};
-    let tracker = Tracker::start();
-    let home = tempfile::tempdir().unwrap();
-    let config = home.path().join("eirb2share/config.ini");
-    let mut setup = Setup::new(config.clone(), LogLines::default(), Repaint::default());
-    setup.port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    setup.folder = home.path().join("shared").display().to_string();
-    setup.tracker.clear();
-    let mut h = Harness::builder()
-        .with_size([900.0, 500.0])
-        .build_ui_state(|ui, l: &mut Launch| l.draw(ui), Launch::Setup(setup));
-    h.run_steps(2);
-    assert!(has_text_l(&h, "Welcome to Eirb2Share"));
-    h.get_by_role_and_label(Role::TextInput, "Tracker address").focus();
-    h.run_steps(1);
-    h.get_by_role_and_label(Role::TextInput, "Tracker address").type_text("not an address");
-    h.run_steps(1);
-    h.get_by_label("Save and start").click();
-    h.run_steps(2);
-    assert!(has_text_l(&h, "is not an address"), "an inline message says what is wrong");
-    h.state_mut_setup().tracker = tracker.addr.to_string();
-    h.get_by_label("Save and start").click();
-    h.run_steps(3);
-    assert!(matches!(h.state(), Launch::Running(app) if app.tabs.len() == 1), "{:?}", h.state());
-    let saved = std::fs::read_to_string(&config).unwrap();
-    assert!(saved.contains(&format!("tracker_port = {}", tracker.addr.port())), "{saved}");
-    assert!(home.path().join("shared").is_dir());
-}
-
-fn has_text_l(h: &Harness<'static, peer_gui::app::launch::Launch>, text: &str) -> bool {
-    h.query_all_by_label_contains(text).next().is_some()
-}
-
-trait SetupState {
-    fn state_mut_setup(&mut self) -> &mut peer_gui::app::launch::Setup;
-}
-impl SetupState for Harness<'static, peer_gui::app::launch::Launch> {
-    fn state_mut_setup(&mut self) -> &mut peer_gui::app::launch::Setup {
-        match self.state_mut() {
-            peer_gui::app::launch::Launch::Setup(s) => s,
-            other => panic!("not on the setup screen: {other:?}"),
-        }
-    }
-}
-
-#[test]
 fn the_transfers_table_shows_rates_and_peers_then_time_and_average() {
     let tracker = Tracker::start();
     let data = random_bytes(1 << 20, 12);

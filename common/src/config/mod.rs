@@ -4,6 +4,7 @@
 //! key, and what was expected. Keys beyond the subject's have documented
 //! defaults (README, "Configuration"), so the shipped files stay short.
 
+mod host;
 mod ini;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use host::{Host, HostError};
 pub use ini::Entry;
 
 /// What is wrong with a configuration file, and where.
@@ -22,11 +24,24 @@ pub struct ConfigError {
     pub line: Option<usize>,
     pub key: Option<String>,
     pub message: String,
+    pub kind: ConfigErrorKind,
+}
+
+/// What went wrong, for code that reacts to it (people read `message`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    /// The file cannot be read, or a line or value is malformed, missing
+    /// or unknown.
+    #[default]
+    Invalid,
+    /// `tracker_ip` is a well-formed host name that does not resolve.
+    HostNotFound,
 }
 
 impl ConfigError {
     fn new(path: &Path, line: Option<usize>, key: Option<&str>, message: String) -> Self {
-        Self { path: path.to_owned(), line, key: key.map(str::to_owned), message }
+        Self { path: path.to_owned(), line, key: key.map(str::to_owned), message, kind: ConfigErrorKind::Invalid }
     }
 }
 
@@ -108,6 +123,7 @@ pub struct PeerConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeersConfig {
     /// `tracker_ip`, `tracker_port`: the tracker every peer talks to.
+    /// `tracker_ip` may be a host name, looked up when the file loads.
     pub tracker: SocketAddr,
     /// `max_message_size` (bytes, 1048576): bounds the pieces asked in one
     /// `getpieces` (at least one piece is always allowed).
@@ -175,7 +191,7 @@ impl PeersConfig {
     fn from_entries(path: &Path, entries: Vec<Entry>) -> Result<Self, ConfigError> {
         let ids: BTreeSet<u32> = entries.iter().filter_map(|e| peer_key(&e.key)).map(|(id, _)| id).collect();
         let mut f = Fields::new(path, entries);
-        let tracker = SocketAddr::new(f.ip("tracker_ip")?, f.port("tracker_port")?);
+        let tracker = f.tracker()?;
         let max_message_size = f.count("max_message_size", 1 << 20)?;
         let download_threads = f.count("download_threads", 8)?;
         let hash_threads = f.count("hash_threads", cores())?;
@@ -254,6 +270,25 @@ impl<'p> Fields<'p> {
 
     fn ip(&mut self, key: &str) -> Result<IpAddr, ConfigError> {
         self.get(key, None, "an IP address such as 127.0.0.1", |v| IpAddr::from_str(v).ok())
+    }
+
+    /// `tracker_ip` (an IP address or a host name) with `tracker_port`. A
+    /// name is looked up only once both are well formed, so a typo in the
+    /// port does not wait on DNS first.
+    fn tracker(&mut self) -> Result<SocketAddr, ConfigError> {
+        let line = self.entries.get("tracker_ip").map(|e| e.line);
+        let expected = "an IP address or a host name, such as 127.0.0.1 or tracker.lan";
+        let host = self.get("tracker_ip", None, expected, |v| Host::parse(v).ok())?;
+        let port = self.port("tracker_port")?;
+        host.resolve(port).map_err(|e| ConfigError {
+            kind: ConfigErrorKind::HostNotFound,
+            ..ConfigError::new(
+                self.path,
+                line,
+                Some("tracker_ip"),
+                format!("cannot find the host {host} ({e}): check the name and the network, or write the tracker's IP address"),
+            )
+        })
     }
 
     fn port(&mut self, key: &str) -> Result<u16, ConfigError> {

@@ -92,7 +92,7 @@ impl log::Log for Tee {
 /// Installs the logger (info by default); returns the panel's buffer.
 pub fn install() -> LogLines {
     // The windowing crates are chatty at info; RUST_LOG still overrides.
-    let default = "info,winit=warn,eframe=warn,egui_glow=warn,egui_winit=warn";
+    let default = "info,winit=warn,eframe=warn,egui_glow=warn,egui_winit=warn,rfd=off";
     let inner = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default)).build();
     let lines = LogLines::default();
     let max = inner.filter();

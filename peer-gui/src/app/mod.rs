@@ -8,6 +8,7 @@ pub mod desktop;
 pub mod launch;
 pub mod logger;
 mod persist;
+pub mod setup;
 pub mod share;
 pub mod view;
 
@@ -61,7 +62,7 @@ pub struct Tab {
     /// Files being copied into the shared folder.
     copy: Option<share::CopyJob>,
     /// The file dialog's answer, once it comes.
-    picking: Option<crossbeam_channel::Receiver<Option<Vec<PathBuf>>>>,
+    picking: Option<desktop::Pending<Option<Vec<PathBuf>>>>,
     /// Whether each download was finished when last seen: a change to
     /// done or failed is notified once (not for those restored finished).
     finished: HashMap<u64, bool>,
@@ -221,8 +222,7 @@ fn take_replies(tab: &mut Tab) {
             Reply::Searched(Ok(results)) => {
                 tab.state.searching = false;
                 tab.state.say(true, view::plural(results.len(), "result"));
-                tab.state.availability =
-                    results.iter().map(|r| (r.key.clone(), Availability::Asking)).collect();
+                tab.state.availability = results.iter().map(|r| (r.key.clone(), Availability::Asking)).collect();
                 tab.state.results = results;
                 tab.state.result_selected = None;
                 tab.state.prefs.main = view::MainView::Results;
@@ -250,17 +250,19 @@ fn poll_background(tab: &mut Tab, ctx: &egui::Context, repaint: &Repaint) {
             ctx.request_repaint_after(std::time::Duration::from_millis(200));
         }
     }
-    if let Some(rx) = &tab.picking
-        && let Ok(answer) = rx.try_recv()
-    {
-        tab.picking = None;
-        match answer {
-            Some(paths) if !paths.is_empty() => run(tab, Command::AddPaths(paths), ctx, repaint),
-            Some(_) => {}
-            None => {
-                tab.state.path_field.get_or_insert_default();
-                tab.state.say(false, "No file dialog available: type the path of a file to add, or drop files on the window");
-            }
+    let answer = match tab.picking.as_ref().map(desktop::Pending::poll) {
+        None | Some(desktop::Poll::Waiting) => return,
+        Some(desktop::Poll::Ready(answer)) => answer,
+        Some(desktop::Poll::Lost) => None,
+    };
+    tab.picking = None;
+    match answer {
+        Some(paths) if !paths.is_empty() => run(tab, Command::AddPaths(paths), ctx, repaint),
+        Some(_) => {}
+        None => {
+            tab.state.path_field.get_or_insert_default();
+            tab.state
+                .say(false, "No file dialog available: type the path of a file to add, or drop files on the window");
         }
     }
 }
@@ -323,7 +325,9 @@ fn run(tab: &mut Tab, command: Command, ctx: &egui::Context, repaint: &Repaint) 
         Command::Download(entry) => background(Box::new(move |e, _| Some(start_download(e, entry, false)))),
         Command::Control(id, control) => tab.engine.control(id, control),
         Command::Remove(id) => {
-            tab.engine.remove(id);
+            if let Err(e) = tab.engine.remove(id) {
+                tab.state.say(false, format!("Cannot remove: {e}"));
+            }
         }
         Command::Retry(id) => {
             if let Err(e) = tab.engine.retry(id) {
@@ -405,25 +409,5 @@ fn start_download(engine: &Engine, entry: FileEntry, pasted: bool) -> Reply {
         Ok(_) if pasted => Reply::Started(format!("Downloading {}", entry.name)),
         Ok(_) => Reply::Message(true, format!("Downloading {}", entry.name)),
         Err(e) => Reply::Message(false, e.to_string()),
-    }
-}
-
-// TEMPORARY until the engine branch lands.
-trait EngineShim {
-    fn holders(&self, key: &common::FileKey) -> Result<Vec<std::net::SocketAddr>, TrackerError>;
-    fn remove(&self, id: u64);
-    fn retry(&self, id: u64) -> Result<u64, String>;
-    fn clear_finished(&self) -> usize;
-}
-impl EngineShim for Engine {
-    fn holders(&self, _key: &common::FileKey) -> Result<Vec<std::net::SocketAddr>, TrackerError> {
-        Ok(vec![])
-    }
-    fn remove(&self, _id: u64) {}
-    fn retry(&self, _id: u64) -> Result<u64, String> {
-        Err("x".into())
-    }
-    fn clear_finished(&self) -> usize {
-        0
     }
 }

@@ -159,7 +159,12 @@ mod tests {
         std::fs::write(shared.path().join("b.txt"), b"mine").unwrap();
         std::fs::create_dir(from.path().join("sub")).unwrap();
         let out = run(
-            vec![from.path().join("a.txt"), from.path().join("b.txt"), from.path().join("sub"), from.path().join("gone")],
+            vec![
+                from.path().join("a.txt"),
+                from.path().join("b.txt"),
+                from.path().join("sub"),
+                from.path().join("gone"),
+            ],
             shared.path(),
         );
         assert_eq!(out[0].as_ref().ok().map(String::as_str), Some("a.txt"));

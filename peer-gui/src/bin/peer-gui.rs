@@ -26,7 +26,7 @@ struct Args {
 
 fn launch(args: &Args, logs: logger::LogLines, repaint: Repaint) -> Launch {
     let Some(path) = existing_config(args.config.as_deref()) else {
-        return Launch::Setup(Setup::new(user_config(), logs, repaint));
+        return Launch::Setup(Box::new(Setup::new(user_config(), logs, repaint)));
     };
     let config = match common::config::PeersConfig::load(&path) {
         Ok(c) => c,
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
     let logs = logger::install();
     let args = Args::parse();
     let repaint = Repaint::default();
-    let launch = launch(&args, logs, repaint);
+    let mut launch = launch(&args, logs, repaint);
     if let Launch::Failed(e) = &launch {
         eprintln!("peer-gui: {e}");
     }
@@ -54,10 +54,24 @@ fn main() -> ExitCode {
         _ => "Eirb2Share peers".to_owned(),
     };
     let options = eframe::NativeOptions {
-        viewport: eframe::egui::ViewportBuilder::default().with_title(&title).with_inner_size([1000.0, 700.0]),
+        viewport: eframe::egui::ViewportBuilder::default()
+            .with_title(&title)
+            .with_app_id("eirb2share")
+            .with_inner_size([1000.0, 700.0])
+            .with_min_inner_size([640.0, 420.0]),
         ..Default::default()
     };
-    match eframe::run_native(&title, options, Box::new(move |_cc| Ok(Box::new(launch)))) {
+    // One name for the storage (window, views, column widths), whatever
+    // the title says.
+    let run = eframe::run_native(
+        "eirb2share",
+        options,
+        Box::new(move |cc| {
+            launch.restore(cc.storage);
+            Ok(Box::new(launch))
+        }),
+    );
+    match run {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("peer-gui: cannot open a window: {e} (is DISPLAY set?)");

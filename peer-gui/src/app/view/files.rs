@@ -55,13 +55,7 @@ fn add_bar(ui: &mut Ui, folder: &Path, state: &mut TabState, commands: &mut Vec<
 }
 
 /// Shared files, virtualised: only visible rows are laid out.
-pub fn local_files(
-    ui: &mut Ui,
-    snapshot: &Snapshot,
-    folder: &Path,
-    state: &mut TabState,
-    commands: &mut Vec<Command>,
-) {
+pub fn local_files(ui: &mut Ui, snapshot: &Snapshot, folder: &Path, state: &mut TabState, commands: &mut Vec<Command>) {
     add_bar(ui, folder, state, commands);
     if snapshot.files.is_empty() {
         ui.add_space(12.0);

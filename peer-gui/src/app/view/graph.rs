@@ -119,11 +119,9 @@ mod tests {
 
     #[test]
     fn times_read_as_ago() {
-        assert_eq!((ago(0.0), ago(-45.0), ago(-120.0), ago(-90.0)), (
-            "now".into(),
-            "45 s ago".into(),
-            "2 min ago".into(),
-            "1 min 30 s ago".into()
-        ));
+        assert_eq!(
+            (ago(0.0), ago(-45.0), ago(-120.0), ago(-90.0)),
+            ("now".into(), "45 s ago".into(), "2 min ago".into(), "1 min 30 s ago".into())
+        );
     }
 }
