@@ -272,9 +272,13 @@ pub fn parse_query(text: &str) -> Result<Vec<Criterion>, String> {
     common::protocol::parse_query(text).map_err(|e| e.to_string())
 }
 
+/// Work off the UI thread: it may send replies as it goes, and returns
+/// a last one.
+type Work = Box<dyn FnOnce(&Engine, &dyn Fn(Reply)) -> Option<Reply> + Send>;
+
 fn run(tab: &mut Tab, command: Command, ctx: &egui::Context, repaint: &Repaint) {
     let (engine, replies, wake) = (tab.engine.clone(), tab.replies.clone(), repaint.clone());
-    let background = move |work: Box<dyn FnOnce(&Engine, &dyn Fn(Reply)) -> Option<Reply> + Send>| {
+    let background = move |work: Work| {
         let spawned = std::thread::Builder::new().name("ui-command".into()).spawn(move || {
             let send = |reply| {
                 replies.lock().push(reply);

@@ -58,7 +58,7 @@ fn ago(x: f64) -> String {
     match secs {
         0 => "now".into(),
         1..60 => format!("{secs} s ago"),
-        _ if secs % 60 == 0 => format!("{} min ago", secs / 60),
+        _ if secs.is_multiple_of(60) => format!("{} min ago", secs / 60),
         _ => format!("{} min {} s ago", secs / 60, secs % 60),
     }
 }
