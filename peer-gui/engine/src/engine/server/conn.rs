@@ -72,7 +72,8 @@ pub struct Conn {
     stats: Connection,
     inbox: Inbox,
     outbox: Outbox,
-    /// The piece bytes of the reply being written, counted once it is out.
+    /// The reply being written: its file, pieces, and piece bytes not yet
+    /// counted (they are counted as they go out; the pieces once all are).
     uploading: Option<(FileKey, FileName, u64, u64)>,
     malformed: u32,
     /// It sent `have`: a leecher that exchanges maps and takes partial
@@ -124,6 +125,16 @@ impl Conn {
                     Ok(n) => {
                         let now = Instant::now();
                         self.last_progress = now;
+                        // Counted as it goes out, not when the whole reply
+                        // is out: a rate-limited reply takes seconds, and
+                        // its rate must show meanwhile.
+                        if let Some((key, name, _, left)) = &mut self.uploading {
+                            let credit = (n as u64).min(*left);
+                            *left -= credit;
+                            if credit > 0 {
+                                self.stats.sent(key, name, 0, credit);
+                            }
+                        }
                         if let Some(until) = ctx.rates.upload.charge(n, now) {
                             return Outcome { wait: Some(until), ..Outcome::default() };
                         }
@@ -143,8 +154,8 @@ impl Conn {
                     }
                 }
             }
-            if let Some((key, name, pieces, bytes)) = self.uploading.take() {
-                self.stats.sent(&key, &name, pieces, bytes);
+            if let Some((key, name, pieces, left)) = self.uploading.take() {
+                self.stats.sent(&key, &name, pieces, left);
             }
             if self.closing {
                 return Outcome { close: true, ..Outcome::default() };
