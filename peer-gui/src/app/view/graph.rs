@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use eframe::egui::Ui;
-use egui_plot::{HoverPosition, Legend, Line, Plot, PlotPoints};
+use egui_plot::{HoverPosition, Legend, Line, Plot, PlotPoints, uniform_grid_spacer};
 
 use super::human_rate;
 
@@ -46,6 +46,12 @@ impl Speeds {
         self.samples.iter().map(|s| [-now.saturating_duration_since(s.0).as_secs_f64(), pick(s)]).collect()
     }
 
+    /// How far back the graph shows: its history, at least a minute.
+    pub fn shown_span(&self, now: Instant) -> f64 {
+        let oldest = self.samples.front().map_or(0.0, |s| now.saturating_duration_since(s.0).as_secs_f64());
+        oldest.clamp(60.0, SPAN.as_secs_f64())
+    }
+
     /// The highest rate either way over the span.
     pub fn peak(&self) -> f64 {
         self.samples.iter().map(|s| s.1.max(s.2)).fold(0.0, f64::max)
@@ -66,7 +72,11 @@ fn ago(x: f64) -> String {
 pub fn speed_graph(ui: &mut Ui, speeds: &Speeds) {
     let now = Instant::now();
     ui.horizontal(|ui| {
-        ui.label(format!("Down and up over the last {} minutes", SPAN.as_secs() / 60));
+        let minutes = (speeds.shown_span(now) / 60.0).ceil() as u64;
+        ui.label(format!(
+            "Down and up over the last {}",
+            if minutes == 1 { "minute".into() } else { format!("{minutes} minutes") }
+        ));
         ui.weak(format!("peak {}", human_rate(speeds.peak())));
     });
     let v = ui.visuals();
@@ -77,7 +87,9 @@ pub fn speed_graph(ui: &mut Ui, speeds: &Speeds) {
         .allow_drag(false)
         .allow_scroll(false)
         .allow_boxed_zoom(false)
-        .include_x(-SPAN.as_secs_f64())
+        .include_x(-speeds.shown_span(now))
+        // Marks every 10 s, minute and 5 minutes, not at powers of ten.
+        .x_grid_spacer(uniform_grid_spacer(|_| [10.0, 60.0, 300.0]))
         .include_x(0.0)
         .include_y(0.0)
         // Some headroom so a flat line at the top stays visible.
@@ -115,6 +127,17 @@ mod tests {
         let points = speeds.points(t0 + Duration::from_secs(700), |s| s.1);
         assert_eq!(points.last(), Some(&[0.0, 700.0]));
         assert_eq!(points[0][0], -(SPAN.as_secs() as f64));
+    }
+
+    #[test]
+    fn the_graph_grows_from_a_minute_to_its_span() {
+        let mut speeds = Speeds::default();
+        let t0 = Instant::now();
+        assert_eq!(speeds.shown_span(t0), 60.0, "empty: a minute");
+        speeds.sample(t0, 1.0, 1.0);
+        assert_eq!(speeds.shown_span(t0 + Duration::from_secs(30)), 60.0);
+        assert_eq!(speeds.shown_span(t0 + Duration::from_secs(200)), 200.0);
+        assert_eq!(speeds.shown_span(t0 + Duration::from_secs(5000)), SPAN.as_secs_f64());
     }
 
     #[test]

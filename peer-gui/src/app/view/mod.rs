@@ -202,11 +202,9 @@ pub struct Inputs<'a> {
 
 /// A row of views to choose from.
 fn chooser<T: PartialEq + Copy>(ui: &mut Ui, current: &mut T, choices: &[(T, String)]) {
-    ui.horizontal(|ui| {
-        for (value, label) in choices {
-            ui.selectable_value(current, *value, label.as_str());
-        }
-    });
+    for (value, label) in choices {
+        ui.selectable_value(current, *value, label.as_str());
+    }
 }
 
 /// The whole window for one peer: tabs, status bar, search, the main
@@ -232,7 +230,9 @@ pub fn layout(ui: &mut Ui, inputs: Inputs<'_>, state: &mut TabState, selected: &
             (PaneView::Speed, "Speed".to_owned()),
             (PaneView::Log, "Log".to_owned()),
         ];
-        chooser(ui, &mut state.prefs.pane, &pane);
+        // The pane keeps its height whatever its view holds.
+        ui.set_min_height(ui.available_height());
+        ui.horizontal(|ui| chooser(ui, &mut state.prefs.pane, &pane));
         ui.separator();
         match state.prefs.pane {
             PaneView::Details => {
@@ -256,7 +256,11 @@ pub fn layout(ui: &mut Ui, inputs: Inputs<'_>, state: &mut TabState, selected: &
             (MainView::Results, format!("Results ({})", state.results.len())),
             (MainView::Shared, format!("Shared files ({})", snapshot.files.len())),
         ];
-        chooser(ui, &mut state.prefs.main, &main);
+        ui.horizontal(|ui| {
+            chooser(ui, &mut state.prefs.main, &main);
+            ui.separator();
+            search::message(ui, state);
+        });
         ui.separator();
         match state.prefs.main {
             MainView::Transfers => transfers::table(ui, snapshot, state, &mut commands),

@@ -39,9 +39,14 @@ pub fn search_bar(ui: &mut Ui, state: &mut TabState, commands: &mut Vec<Command>
             commands.push(Command::DownloadPasted);
         }
     });
+}
+
+/// The last news or error, on one line (cut to fit, whole on hover) so
+/// nothing below moves when it comes and goes.
+pub fn message(ui: &mut Ui, state: &TabState) {
     if let Some((ok, text)) = state.current_message() {
         let color = if *ok { ui.visuals().weak_text_color() } else { ui.visuals().error_fg_color };
-        ui.add(egui::Label::new(RichText::new(text).color(color)).wrap());
+        ui.add(egui::Label::new(RichText::new(text).color(color)).truncate()).on_hover_text(text);
     }
 }
 
@@ -61,18 +66,20 @@ fn availability(ui: &mut Ui, a: Option<&Availability>) {
 
 /// The results; a double-click, or Enter on the selected one, downloads.
 pub fn results(ui: &mut Ui, state: &mut TabState, commands: &mut Vec<Command>) {
-    ui.horizontal(|ui| {
-        ui.heading(format!("Results ({})", state.results.len()));
-        if !state.results.is_empty() && ui.small_button("Clear").clicked() {
-            state.results.clear();
-            state.result_selected = None;
-        }
-    });
     if state.results.is_empty() {
         ui.weak("No results yet: search for words of a name, or criteria such as filesize>\"1048576\".");
         return;
     }
-    ui.weak("Double-click a result (or select it and press Enter) to download it.");
+    ui.horizontal(|ui| {
+        if ui.small_button("Clear").clicked() {
+            state.results.clear();
+            state.result_selected = None;
+        }
+        ui.weak("Double-click a result (or select it and press Enter) to download it.");
+    });
+    if state.results.is_empty() {
+        return;
+    }
     let mut download = None;
     TableBuilder::new(ui)
         .id_salt("results")
@@ -84,7 +91,7 @@ pub fn results(ui: &mut Ui, state: &mut TabState, commands: &mut Vec<Command>) {
         .column(Column::initial(80.0).at_least(50.0))
         .column(Column::initial(90.0).at_least(50.0))
         .column(Column::initial(70.0).at_least(40.0))
-        .column(Column::exact(150.0))
+        .column(Column::exact(170.0))
         .header(20.0, |mut h| {
             h.col(|ui| drop(ui.strong("Name")));
             h.col(|ui| drop(ui.strong("Size")));

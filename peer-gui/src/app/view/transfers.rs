@@ -104,12 +104,10 @@ fn actions(ui: &mut Ui, s: &DownloadStatus, commands: &mut Vec<Command>) {
 /// the rows show.
 fn toolbar(ui: &mut Ui, snapshot: &Snapshot, state: &TabState, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
-        ui.heading(format!("Transfers ({})", snapshot.downloads.len()));
         let done = snapshot.downloads.iter().filter(|d| d.state == DownloadState::Done).count();
         if ui.add_enabled(done > 0, egui::Button::new("Clear finished").small()).clicked() {
             commands.push(Command::ClearFinished);
         }
-        ui.separator();
         match state.selected.and_then(|id| snapshot.downloads.iter().find(|d| d.id == id)) {
             Some(s) => {
                 ui.scope(|ui| {

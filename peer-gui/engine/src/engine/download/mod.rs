@@ -190,6 +190,7 @@ impl Coordinator {
         {
             let mut s = ctx.status.lock();
             s.verified_bytes = verified.iter_set().filter_map(|i| layout.piece_len(i)).map(u64::from).sum();
+            s.pieces = Some(verified.clone());
         }
         let events = unbounded();
         let name = format!("peer{}-writer-{}", ctx.settings.id, ctx.status.lock().id);
@@ -410,7 +411,11 @@ impl Coordinator {
         let new = self.record_verified(index);
         if new {
             let len = u64::from(self.layout.piece_len(index).unwrap_or(0));
-            ctx.status.lock().add_verified(len, self.peer_of.get(&link).copied());
+            let mut s = ctx.status.lock();
+            s.add_verified(len, self.peer_of.get(&link).copied());
+            if let Some(pieces) = &mut s.pieces {
+                pieces.set(index);
+            }
         }
         new
     }

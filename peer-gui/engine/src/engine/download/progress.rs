@@ -70,6 +70,9 @@ pub struct DownloadStatus {
     pub dropped: Vec<SocketAddr>,
     /// Where the file is once done.
     pub path: Option<PathBuf>,
+    /// The verified pieces, once the download knows its layout (a
+    /// download restored finished has none: it is whole or abandoned).
+    pub pieces: Option<common::BufferMap>,
     /// When this run of the download started, and when it ended (done,
     /// cancelled or failed), by the wall clock (kept in the history).
     pub started: SystemTime,
@@ -95,6 +98,7 @@ impl DownloadStatus {
             sources: BTreeMap::new(),
             dropped: Vec::new(),
             path: None,
+            pieces: None,
             started: SystemTime::now(),
             finished: None,
             active: Duration::ZERO,
