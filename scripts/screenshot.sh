@@ -99,4 +99,9 @@ click "$PEERS_X" "$PANE_Y" 3
 shot seeding
 click "$SPEED_X" "$PANE_Y" 2
 shot speed
+# The narrowest supported window: the transfers view at 640 px.
+click 50 "$VIEWS_Y" 0.3
+xdotool windowsize --sync "$win" 640 560 || xdotool windowsize "$win" 640 560
+sleep 1.5
+shot narrow
 echo "screenshots: ${shots[*]}"

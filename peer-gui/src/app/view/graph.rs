@@ -95,6 +95,7 @@ pub fn speed_graph(ui: &mut Ui, speeds: &Speeds) {
         // Some headroom so a flat line at the top stays visible.
         .include_y(speeds.peak() * 1.1 + 1024.0)
         .x_axis_formatter(|mark, _| ago(mark.value))
+        .y_axis_min_width(72.0)
         .y_axis_formatter(|mark, _| if mark.value < 0.0 { String::new() } else { human_rate(mark.value) })
         .label_formatter(|hover| match hover {
             HoverPosition::NearDataPoint { plot_name, position, .. } => {
