@@ -156,6 +156,14 @@ fn a_file_as_the_folder_and_a_spaced_host_are_flagged() {
     assert_eq!(problems.folder, Some(FolderError::NotAFolder));
     assert_eq!(problems.host, Some(common::config::HostError::Space));
     assert!(save_disabled(&h));
+    // A folder the configuration file would cut at a comment.
+    match h.state_mut() {
+        Launch::Setup(s) => s.folder = dir.path().join("My #1").display().to_string(),
+        other => panic!("{other:?}"),
+    }
+    h.run_steps(2);
+    assert_eq!(setup(&h).problems().folder, Some(FolderError::Unsaveable));
+    assert!(save_disabled(&h));
 }
 
 #[test]

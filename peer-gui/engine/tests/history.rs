@@ -131,3 +131,25 @@ fn a_corrupt_history_gives_an_empty_list_not_a_failure() {
     let peer = Peer::in_dir(7, tracker.addr, dir);
     assert!(peer.engine.snapshot().downloads.is_empty());
 }
+
+#[test]
+fn removing_a_failed_download_deletes_what_it_left_so_it_does_not_come_back() {
+    let tracker = Tracker::start();
+    let data = random_bytes(100_000, 58);
+    let entry = entry_of("left.bin", &data);
+    let ghost = announce_at(tracker.addr, closed_port(), &entry);
+    let leecher = Peer::start(8, tracker.addr);
+    let failed = leecher.download_and_wait(entry.clone());
+    assert!(matches!(failed.state, DownloadState::Error(_)), "{failed:?}");
+    // What a download that failed after its storage opened leaves.
+    let (part, manifest) = peer::engine::download::storage::paths(leecher.dir.path(), &entry.name, &entry.key);
+    std::fs::write(&part, vec![0; data.len()]).unwrap();
+    std::fs::write(&manifest, b"left by a failed run").unwrap();
+    leecher.engine.remove(failed.id).unwrap();
+    assert!(!part.exists() && !manifest.exists(), "the removed download's files stay");
+    drop(ghost);
+    let Peer { engine, dir, .. } = leecher;
+    engine.shutdown();
+    let again = Peer::in_dir(8, tracker.addr, dir);
+    assert!(again.engine.snapshot().downloads.is_empty(), "{:?}", again.engine.snapshot().downloads);
+}

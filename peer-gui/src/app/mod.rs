@@ -14,6 +14,7 @@ pub mod view;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use common::protocol::{Criterion, FileEntry};
@@ -66,11 +67,14 @@ pub struct Tab {
     /// Whether each download was finished when last seen: a change to
     /// done or failed is notified once (not for those restored finished).
     finished: HashMap<u64, bool>,
+    /// The number of the latest search.
+    search: Arc<AtomicU64>,
 }
 
 enum Reply {
     Searched(Result<Vec<FileEntry>, TrackerError>),
-    Holders(common::FileKey, Availability),
+    /// How many peers hold a result of search number `.0`.
+    Holders(u64, common::FileKey, Availability),
     Message(bool, String),
     /// A download started from a pasted line: show the transfers.
     Started(String),
@@ -88,13 +92,14 @@ impl Tab {
             copy: None,
             picking: None,
             finished: HashMap::new(),
+            search: Arc::default(),
         }
     }
 
     /// Downloads that finished or failed since the last frame.
-    fn newly_finished(&mut self, snapshot: &peer::engine::Snapshot) -> Vec<(String, DownloadState)> {
+    fn newly_finished(&mut self, downloads: &[peer::engine::DownloadStatus]) -> Vec<(String, DownloadState)> {
         let mut out = Vec::new();
-        for d in &snapshot.downloads {
+        for d in downloads {
             let now = d.state.is_finished();
             let before = self.finished.insert(d.id, now);
             if now && before == Some(false) {
@@ -142,13 +147,13 @@ impl App {
             tab.state.speeds.sample(now, t.down_rate, t.up_rate);
             take_replies(tab);
             poll_background(tab, ui.ctx(), &self.repaint);
+            notify_finished(tab);
         }
         self.selected = self.selected.min(self.tabs.len() - 1);
         let titles: Vec<String> = self.tabs.iter().map(|t| t.title.clone()).collect();
         let logs = self.logs.snapshot();
         let tab = &mut self.tabs[self.selected];
         let snapshot = tab.engine.snapshot();
-        notify_finished(tab, &snapshot);
         let mut selected = self.selected;
         let inputs = Inputs {
             snapshot: &snapshot,
@@ -206,8 +211,10 @@ fn dropped_files(ui: &mut Ui, title: &str) -> Option<Command> {
     (!paths.is_empty()).then_some(Command::AddPaths(paths))
 }
 
-fn notify_finished(tab: &mut Tab, snapshot: &peer::engine::Snapshot) {
-    for (name, state) in tab.newly_finished(snapshot) {
+/// Every tab's, not only the one shown.
+fn notify_finished(tab: &mut Tab) {
+    let downloads = tab.engine.snapshot().downloads;
+    for (name, state) in tab.newly_finished(&downloads) {
         match state {
             DownloadState::Done => desktop::notify("Download finished", &format!("{name} is in the shared folder")),
             DownloadState::Error(e) => desktop::notify("Download failed", &format!("{name}: {e}")),
@@ -231,7 +238,11 @@ fn take_replies(tab: &mut Tab) {
                 tab.state.searching = false;
                 tab.state.say(false, format!("Search failed: {e}"));
             }
-            Reply::Holders(key, a) => drop(tab.state.availability.insert(key, a)),
+            Reply::Holders(search, key, a) => {
+                if search == tab.search.load(Ordering::SeqCst) {
+                    tab.state.availability.insert(key, a);
+                }
+            }
             Reply::Message(ok, text) => tab.state.say(ok, text),
             Reply::Started(text) => {
                 tab.state.say(true, text);
@@ -278,8 +289,10 @@ type Work = Box<dyn FnOnce(&Engine, &dyn Fn(Reply)) -> Option<Reply> + Send>;
 
 fn run(tab: &mut Tab, command: Command, ctx: &egui::Context, repaint: &Repaint) {
     let (engine, replies, wake) = (tab.engine.clone(), tab.replies.clone(), repaint.clone());
+    // Named after the peer: its log lines go to its tab.
+    let name = format!("peer{}-ui", tab.engine.settings().id);
     let background = move |work: Work| {
-        let spawned = std::thread::Builder::new().name("ui-command".into()).spawn(move || {
+        let spawned = std::thread::Builder::new().name(name).spawn(move || {
             let send = |reply| {
                 replies.lock().push(reply);
                 wake.request();
@@ -293,10 +306,15 @@ fn run(tab: &mut Tab, command: Command, ctx: &egui::Context, repaint: &Repaint) 
         }
     };
     match command {
+        Command::Search if tab.state.searching => {}
         Command::Search => match parse_query(&tab.state.query) {
             Ok(criteria) => {
                 tab.state.searching = true;
                 tab.state.say(true, "Searching...");
+                // A newer search stops this one's holder queries, and its
+                // late answers are dropped.
+                let search = tab.search.fetch_add(1, Ordering::SeqCst) + 1;
+                let current = tab.search.clone();
                 background(Box::new(move |e, send| {
                     let found = e.search(criteria);
                     if let Ok(results) = &found {
@@ -304,11 +322,14 @@ fn run(tab: &mut Tab, command: Command, ctx: &egui::Context, repaint: &Repaint) 
                         let keys: Vec<_> = results.iter().take(MAX_ASKED).map(|r| r.key.clone()).collect();
                         send(Reply::Searched(found));
                         for key in keys {
+                            if current.load(Ordering::SeqCst) != search {
+                                break;
+                            }
                             let a = match e.holders(&key) {
                                 Ok(peers) => Availability::Holders(peers.len()),
                                 Err(err) => Availability::Unknown(err.to_string()),
                             };
-                            send(Reply::Holders(key, a));
+                            send(Reply::Holders(search, key, a));
                         }
                         return None;
                     }
@@ -328,20 +349,18 @@ fn run(tab: &mut Tab, command: Command, ctx: &egui::Context, repaint: &Repaint) 
         },
         Command::Download(entry) => background(Box::new(move |e, _| Some(start_download(e, entry, false)))),
         Command::Control(id, control) => tab.engine.control(id, control),
-        Command::Remove(id) => {
-            if let Err(e) = tab.engine.remove(id) {
-                tab.state.say(false, format!("Cannot remove: {e}"));
-            }
-        }
-        Command::Retry(id) => {
-            if let Err(e) = tab.engine.retry(id) {
-                tab.state.say(false, format!("Cannot retry: {e}"));
-            }
-        }
-        Command::ClearFinished => {
-            let n = tab.engine.clear_finished();
-            tab.state.say(true, format!("{} cleared", view::plural(n, "finished transfer")));
-        }
+        // These write the history (and retry reads a manifest): off the
+        // UI thread, as a slow disk must not freeze the window.
+        Command::Remove(id) => background(Box::new(move |e, _| {
+            e.remove(id).err().map(|err| Reply::Message(false, format!("Cannot remove: {err}")))
+        })),
+        Command::Retry(id) => background(Box::new(move |e, _| {
+            e.retry(id).err().map(|err| Reply::Message(false, format!("Cannot retry: {err}")))
+        })),
+        Command::ClearFinished => background(Box::new(move |e, _| {
+            let n = e.clear_finished();
+            Some(Reply::Message(true, format!("{} cleared", view::plural(n, "finished transfer"))))
+        })),
         Command::Copy(text) => ctx.copy_text(text),
         Command::SetLimits { upload, download } => {
             let limits = tab.engine.rate_limits();
@@ -356,7 +375,10 @@ fn run(tab: &mut Tab, command: Command, ctx: &egui::Context, repaint: &Repaint) 
             }
         }
         Command::PickFiles => {
-            if tab.picking.is_none() {
+            // A dialog that never answered (a stuck portal) does not
+            // block the button for the rest of the session.
+            let stuck = tab.picking.as_ref().is_some_and(|p| p.waited() > setup::CHOOSER_PATIENCE);
+            if tab.picking.is_none() || stuck {
                 tab.picking = Some(desktop::pick_files(ctx));
             }
         }
@@ -398,7 +420,8 @@ fn add_paths(tab: &mut Tab, paths: Vec<PathBuf>, repaint: &Repaint) {
         replies.lock().push(reply);
         wake.request();
     };
-    match share::start(paths, dir, done) {
+    let name = format!("peer{}-add-files", tab.engine.settings().id);
+    match share::start(name, paths, dir, done) {
         Ok(job) => {
             tab.state.copying = Some(job.snapshot());
             tab.state.prefs.main = view::MainView::Shared;

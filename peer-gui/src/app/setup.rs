@@ -23,7 +23,7 @@ use super::{Repaint, logger::LogLines};
 
 /// How long a silent folder chooser may keep Browse disabled: a portal can
 /// take the request and never answer; rfd then waits forever.
-const CHOOSER_PATIENCE: Duration = Duration::from_secs(60);
+pub const CHOOSER_PATIENCE: Duration = Duration::from_secs(60);
 /// The note under the folder when no chooser answered.
 pub const NO_CHOOSER: &str = "No folder chosen (no folder chooser available?): type the path.";
 const SILENT_CHOOSER: &str = "The folder chooser has not answered: type the path, or Browse again.";
@@ -109,6 +109,9 @@ impl Setup {
             split_host_port(&self.host).unwrap_or((self.host.clone(), self.tracker_port.clone()));
         let folder = if self.folder.trim().is_empty() {
             Some(FolderError::Empty)
+        } else if [" #", " ;", "\n"].iter().any(|c| self.folder.contains(c)) {
+            // The configuration file would read the rest as a comment.
+            Some(FolderError::Unsaveable)
         } else {
             (self.folder_state() == FolderState::File).then_some(FolderError::NotAFolder)
         };

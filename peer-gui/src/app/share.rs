@@ -37,6 +37,10 @@ pub enum AddError {
     NameTaken(String),
     #[error("{0} has no usable file name")]
     NoName(String),
+    #[error("{0} is hidden: hidden files are not shared")]
+    Hidden(String),
+    #[error("{0} cannot be shared under this name (no blanks or control characters): rename it")]
+    BadName(String),
     #[error("cannot copy {name}: {source}")]
     Io { name: String, source: std::io::Error },
     #[error("adding {0} was cancelled")]
@@ -63,18 +67,19 @@ impl CopyJob {
 /// Copies `paths` into `dir` on a thread; `done` gets each file's outcome
 /// once all are through.
 pub fn start(
+    thread_name: String,
     paths: Vec<PathBuf>,
     dir: PathBuf,
     done: impl FnOnce(Vec<Result<String, AddError>>) + Send + 'static,
 ) -> std::io::Result<CopyJob> {
     let job = CopyJob::default();
-    {
-        let mut p = job.progress.lock();
-        p.files = paths.len();
-        p.total = paths.iter().filter_map(|p| std::fs::metadata(p).ok()).filter(|m| m.is_file()).map(|m| m.len()).sum();
-    }
+    job.progress.lock().files = paths.len();
     let me = job.clone();
-    std::thread::Builder::new().name("add-files".into()).spawn(move || {
+    std::thread::Builder::new().name(thread_name).spawn(move || {
+        // Sizes are read here: a slow disk never stalls the window.
+        let total = paths.iter().filter_map(|p| std::fs::metadata(p).ok()).filter(|m| m.is_file()).map(|m| m.len());
+        me.progress.lock().total = total.sum();
+        clear_stale(&dir);
         let outcomes: Vec<_> = paths.iter().map(|p| add_one(p, &dir, &me)).collect();
         me.progress.lock().finished = true;
         done(outcomes);
@@ -84,10 +89,16 @@ pub fn start(
 
 fn add_one(path: &Path, dir: &Path, job: &CopyJob) -> Result<String, AddError> {
     let shown = path.display().to_string();
-    let name = path.file_name().and_then(|n| n.to_str()).filter(|n| !n.starts_with('.'));
-    let Some(name) = name.map(str::to_owned) else {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
         return Err(AddError::NoName(shown));
     };
+    if name.starts_with('.') {
+        return Err(AddError::Hidden(name));
+    }
+    // What the scanner would refuse to share (and the protocol to carry).
+    if common::protocol::FileName::new(&name).is_err() {
+        return Err(AddError::BadName(name));
+    }
     let io = |source| AddError::Io { name: name.clone(), source };
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.is_dir() {
@@ -101,15 +112,17 @@ fn add_one(path: &Path, dir: &Path, job: &CopyJob) -> Result<String, AddError> {
         return Err(AddError::NameTaken(name));
     }
     job.progress.lock().current = name.clone();
-    let temp = dir.join(format!(".{name}.adding"));
-    let copied = copy(path, &temp, job).map_err(|e| match e.kind() {
-        std::io::ErrorKind::Interrupted => AddError::Cancelled(name.clone()),
-        _ => io(e),
-    });
-    // A hard link fails when the name exists: never replaces a file that
-    // appeared meanwhile.
+    // Short and unique: two copies of one name (two tabs on one folder)
+    // never share a temporary file.
+    let temp = dir.join(format!("{TEMP_PREFIX}{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+    let copied = match copy(path, &temp, job) {
+        Ok(()) => Ok(()),
+        Err(Copy::Create(e)) => return Err(io(e)),
+        Err(Copy::Cancelled) => Err(AddError::Cancelled(name.clone())),
+        Err(Copy::Io(e)) => Err(io(e)),
+    };
     let linked = copied.and_then(|()| {
-        std::fs::hard_link(&temp, &target).map_err(|e| match e.kind() {
+        publish(&temp, &target).map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => AddError::NameTaken(name.clone()),
             _ => io(e),
         })
@@ -120,22 +133,67 @@ fn add_one(path: &Path, dir: &Path, job: &CopyJob) -> Result<String, AddError> {
     Ok(name)
 }
 
-fn copy(from: &Path, to: &Path, job: &CopyJob) -> std::io::Result<()> {
-    let mut input = std::fs::File::open(from)?;
-    let mut output = std::fs::OpenOptions::new().write(true).create_new(true).open(to)?;
+/// Temporary copies start with this (hidden: the scanner skips them).
+const TEMP_PREFIX: &str = ".adding-";
+static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Removes temporary copies an interrupted run left (over a day old, so
+/// another app's copy in progress is left alone).
+fn clear_stale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let stale = e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok());
+        if e.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+            && stale.is_some_and(|age| age > std::time::Duration::from_secs(86_400))
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Gives the complete copy its name, never replacing a file that
+/// appeared meanwhile: a hard link fails if the name exists; where links
+/// are not supported (FAT, some network mounts) a rename after a check.
+fn publish(temp: &Path, target: &Path) -> std::io::Result<()> {
+    match std::fs::hard_link(temp, target) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            if target.exists() {
+                return Err(std::io::ErrorKind::AlreadyExists.into());
+            }
+            log::debug!("no hard link in {} ({e}): renaming", target.display());
+            std::fs::rename(temp, target)
+        }
+        other => other,
+    }
+}
+
+enum Copy {
+    /// The temporary file could not be made (nothing of ours to remove).
+    Create(std::io::Error),
+    Cancelled,
+    Io(std::io::Error),
+}
+
+fn copy(from: &Path, to: &Path, job: &CopyJob) -> Result<(), Copy> {
+    let mut input = std::fs::File::open(from).map_err(Copy::Create)?;
+    let mut output = std::fs::OpenOptions::new().write(true).create_new(true).open(to).map_err(Copy::Create)?;
     let mut buf = vec![0; CHUNK];
     loop {
         if job.cancel.load(Ordering::Relaxed) {
-            return Err(std::io::ErrorKind::Interrupted.into());
+            return Err(Copy::Cancelled);
         }
-        let n = input.read(&mut buf)?;
+        let n = match input.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Copy::Io(e)),
+        };
         if n == 0 {
             break;
         }
-        output.write_all(&buf[..n])?;
+        output.write_all(&buf[..n]).map_err(Copy::Io)?;
         job.progress.lock().bytes += n as u64;
     }
-    output.sync_all()
+    output.sync_all().map_err(Copy::Io)
 }
 
 #[cfg(test)]
@@ -144,7 +202,7 @@ mod tests {
 
     fn run(paths: Vec<PathBuf>, dir: &Path) -> Vec<Result<String, AddError>> {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let job = start(paths, dir.to_owned(), move |o| drop(tx.send(o))).unwrap();
+        let job = start("test-add".into(), paths, dir.to_owned(), move |o| drop(tx.send(o))).unwrap();
         let out = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
         assert!(job.snapshot().finished);
         out

@@ -38,8 +38,8 @@ impl Handle {
 /// ended download records itself in the history).
 pub(super) struct Downloads {
     handles: Mutex<Vec<Handle>>,
-    /// Above every id in the list and in the history: ids never repeat,
-    /// across restarts too.
+    /// Above every id in the list and in the history: ids never repeat
+    /// within a run, and never take one a restored entry holds.
     next_id: AtomicU64,
     dir: PathBuf,
     /// Held while the history is formatted and written, so saves do not
@@ -238,18 +238,30 @@ impl Engine {
     /// Forgets download `id`: it leaves the list and the history, and
     /// [`Event::DownloadRemoved`] is sent. A running or paused download
     /// is cancelled first, as [`Control::Cancel`] does: its `.part` file
-    /// and manifest are deleted (a file already done stays on disk).
-    /// `UnknownDownload` if it is not in the list.
+    /// and manifest are deleted; so are those a failed download left (or
+    /// the next start would resume what the user removed). A file already
+    /// done stays on disk. `UnknownDownload` if it is not in the list.
     pub fn remove(&self, id: u64) -> Result<(), DownloadError> {
         let removed = {
             let mut handles = self.downloads.handles.lock();
             let i = handles.iter().position(|d| d.id() == id).ok_or(DownloadError::UnknownDownload { id })?;
             handles.remove(i)
         };
-        if !removed.state().is_finished()
+        let state = removed.state();
+        if !state.is_finished()
             && let Some(c) = &removed.controls
         {
             let _ = c.send(Control::Cancel);
+        }
+        if matches!(state, DownloadState::Error(_)) {
+            let entry = removed.status.lock().entry.clone();
+            if self.library.get(&entry.key).is_some_and(|f| f.partial.is_some()) {
+                self.library.remove(&entry.key);
+                self.events.send(Event::FilesChanged);
+            }
+            let (part, manifest) = download::storage::paths(&self.settings.dir, &entry.name, &entry.key);
+            let _ = std::fs::remove_file(part);
+            let _ = std::fs::remove_file(manifest);
         }
         self.downloads.retire(removed.thread);
         self.downloads.save_history();

@@ -57,10 +57,15 @@ pub fn load(dir: &Path) -> Vec<DownloadStatus> {
         return Vec::new();
     }
     let mut out: Vec<DownloadStatus> = Vec::new();
+    let mut ids = std::collections::HashSet::new();
     let mut skipped = 0usize;
-    for line in lines.map_while(Result::ok) {
-        match parse(&line, dir) {
-            Some(s) if !out.iter().any(|o| o.id == s.id) => out.push(s),
+    // A line that is not UTF-8 is skipped like any unreadable line (not
+    // the end of the list: the next save would lose the rest).
+    for line in
+        lines.take_while(|l| l.as_ref().is_ok() || l.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::InvalidData))
+    {
+        match line.ok().and_then(|line| parse(&line, dir)) {
+            Some(s) if ids.insert(s.id) => out.push(s),
             _ => skipped += 1,
         }
     }

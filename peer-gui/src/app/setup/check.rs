@@ -26,6 +26,8 @@ pub enum FolderError {
     Empty,
     /// The path exists and is a file.
     NotAFolder,
+    /// A blank then `#` or `;` (a comment in the configuration file).
+    Unsaveable,
 }
 
 impl fmt::Display for FolderError {
@@ -33,6 +35,7 @@ impl fmt::Display for FolderError {
         f.write_str(match self {
             Self::Empty => "Choose the folder to share (it is created if missing).",
             Self::NotAFolder => "This is a file, not a folder: choose a folder.",
+            Self::Unsaveable => "A blank followed by # or ; cannot be saved in the settings: choose another folder.",
         })
     }
 }

@@ -1,6 +1,6 @@
 //! Keyboard shortcuts: Ctrl+F search, Ctrl+Q quit, and with no text field
-//! focused Space (pause or resume the selected transfer), Delete (remove
-//! it) and Enter (download the selected result).
+//! focused Space (pause or resume the selected transfer), Delete (take a
+//! finished one off the list) and Enter (download the selected result).
 
 use eframe::egui::{self, Key, KeyboardShortcut, Modifiers};
 use peer::engine::{Control, DownloadState, Snapshot};
@@ -26,8 +26,12 @@ pub fn shortcuts(ctx: &egui::Context, snapshot: &Snapshot, state: &mut TabState)
     {
         commands.push(Command::Download(entry));
     }
+    // Only on the transfers the user sees; Delete only takes finished
+    // ones off the list (cancelling needs the button, a deliberate click).
     let selected = state.selected.and_then(|id| snapshot.downloads.iter().find(|d| d.id == id));
-    if let Some(s) = selected {
+    if state.prefs.main == MainView::Transfers
+        && let Some(s) = selected
+    {
         if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Space)) {
             match s.state {
                 DownloadState::Paused => commands.push(Command::Control(s.id, Control::Resume)),
@@ -35,7 +39,7 @@ pub fn shortcuts(ctx: &egui::Context, snapshot: &Snapshot, state: &mut TabState)
                 _ => {}
             }
         }
-        if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Delete)) {
+        if s.state.is_finished() && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Delete)) {
             commands.push(Command::Remove(s.id));
         }
     }

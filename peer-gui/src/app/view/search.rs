@@ -11,6 +11,8 @@ use super::{Command, TabState, human_size, plural};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Availability {
     Asking,
+    /// Past the results whose holders are asked for.
+    NotAsked,
     Holders(usize),
     /// The tracker could not be asked (the reason).
     Unknown(String),
@@ -53,6 +55,7 @@ pub fn message(ui: &mut Ui, state: &TabState) {
 fn availability(ui: &mut Ui, a: Option<&Availability>) {
     match a {
         None | Some(Availability::Asking) => drop(ui.weak("...")),
+        Some(Availability::NotAsked) => drop(ui.weak("-").on_hover_text("not asked: narrow the search to see it")),
         Some(Availability::Holders(0)) => {
             ui.label(RichText::new("gone").color(ui.visuals().warn_fg_color))
                 .on_hover_text("the tracker lists no peer holding it any more");
