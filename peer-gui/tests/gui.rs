@@ -208,7 +208,7 @@ fn a_file_dropped_on_the_window_ends_up_shared() {
 }
 
 #[test]
-fn space_pauses_and_resumes_the_selected_transfer() {
+fn space_pauses_and_delete_twice_removes_the_selected_transfer() {
     let tracker = Tracker::start();
     let data = random_bytes(1 << 20, 15);
     let seeder = capped_seeder(tracker.addr, 1, "paused.bin", &data, 100_000);
@@ -222,6 +222,13 @@ fn space_pauses_and_resumes_the_selected_transfer() {
     until(&mut h, &changes, "paused", |_| state() == peer::engine::DownloadState::Paused);
     h.key_press(eframe::egui::Key::Space);
     until(&mut h, &changes, "resumed", |_| state() != peer::engine::DownloadState::Paused);
+    // Delete on a running transfer asks for a second press.
+    h.key_press(eframe::egui::Key::Delete);
+    h.run_steps(2);
+    assert!(h.state().tabs[0].engine.download_status(id).is_some(), "removed on the first press");
+    h.key_press(eframe::egui::Key::Delete);
+    let engine = h.state().tabs[0].engine.clone();
+    until(&mut h, &changes, "removed", |_| engine.download_status(id).is_none());
 }
 
 #[test]

@@ -95,19 +95,6 @@ impl Tab {
             search: Arc::default(),
         }
     }
-
-    /// Downloads that finished or failed since the last frame.
-    fn newly_finished(&mut self, downloads: &[peer::engine::DownloadStatus]) -> Vec<(String, DownloadState)> {
-        let mut out = Vec::new();
-        for d in downloads {
-            let now = d.state.is_finished();
-            let before = self.finished.insert(d.id, now);
-            if now && before == Some(false) {
-                out.push((d.entry.name.to_string(), d.state.clone()));
-            }
-        }
-        out
-    }
 }
 
 impl std::fmt::Debug for Tab {
@@ -211,10 +198,26 @@ fn dropped_files(ui: &mut Ui, title: &str) -> Option<Command> {
     (!paths.is_empty()).then_some(Command::AddPaths(paths))
 }
 
+/// Downloads that finished or failed since last seen (`seen`: whether
+/// each was finished then); one first seen finished is not news.
+fn newly_finished(
+    seen: &mut HashMap<u64, bool>,
+    downloads: &[peer::engine::DownloadStatus],
+) -> Vec<(String, DownloadState)> {
+    let mut out = Vec::new();
+    for d in downloads {
+        let now = d.state.is_finished();
+        if seen.insert(d.id, now) == Some(false) && now {
+            out.push((d.entry.name.to_string(), d.state.clone()));
+        }
+    }
+    out
+}
+
 /// Every tab's, not only the one shown.
 fn notify_finished(tab: &mut Tab) {
     let downloads = tab.engine.snapshot().downloads;
-    for (name, state) in tab.newly_finished(&downloads) {
+    for (name, state) in newly_finished(&mut tab.finished, &downloads) {
         match state {
             DownloadState::Done => desktop::notify("Download finished", &format!("{name} is in the shared folder")),
             DownloadState::Error(e) => desktop::notify("Download failed", &format!("{name}: {e}")),
@@ -436,5 +439,26 @@ fn start_download(engine: &Engine, entry: FileEntry, pasted: bool) -> Reply {
         Ok(_) if pasted => Reply::Started(format!("Downloading {}", entry.name)),
         Ok(_) => Reply::Message(true, format!("Downloading {}", entry.name)),
         Err(e) => Reply::Message(false, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peer::engine::DownloadStatus;
+
+    #[test]
+    fn a_download_is_news_once_when_it_ends_not_when_restored() {
+        let entry = FileEntry::parse_line(&format!("a.bin 10 4 {}", "ab".repeat(16))).unwrap();
+        let mut running = DownloadStatus::new(1, entry.clone());
+        let mut restored = DownloadStatus::new(2, entry);
+        restored.state = DownloadState::Done;
+        let mut seen = HashMap::new();
+        assert!(newly_finished(&mut seen, &[running.clone(), restored.clone()]).is_empty());
+        running.state = DownloadState::Done;
+        let news = newly_finished(&mut seen, &[running.clone(), restored.clone()]);
+        assert_eq!(news.len(), 1);
+        assert_eq!(news[0].1, DownloadState::Done);
+        assert!(newly_finished(&mut seen, &[running, restored]).is_empty(), "told once");
     }
 }

@@ -1,11 +1,15 @@
 //! Keyboard shortcuts: Ctrl+F search, Ctrl+Q quit, and with no text field
-//! focused Space (pause or resume the selected transfer), Delete (take a
-//! finished one off the list) and Enter (download the selected result).
+//! focused Space (pause or resume the selected transfer), Delete (remove
+//! it; twice for one still running) and Enter (download the selected
+//! result).
 
 use eframe::egui::{self, Key, KeyboardShortcut, Modifiers};
 use peer::engine::{Control, DownloadState, Snapshot};
 
 use super::{Command, MainView, TabState, search};
+
+/// How long a first Delete on a running transfer waits for the second.
+const CONFIRM_FOR: std::time::Duration = std::time::Duration::from_secs(4);
 
 pub fn shortcuts(ctx: &egui::Context, snapshot: &Snapshot, state: &mut TabState) -> Vec<Command> {
     let mut commands = Vec::new();
@@ -26,8 +30,7 @@ pub fn shortcuts(ctx: &egui::Context, snapshot: &Snapshot, state: &mut TabState)
     {
         commands.push(Command::Download(entry));
     }
-    // Only on the transfers the user sees; Delete only takes finished
-    // ones off the list (cancelling needs the button, a deliberate click).
+    // Only on the transfers the user sees.
     let selected = state.selected.and_then(|id| snapshot.downloads.iter().find(|d| d.id == id));
     if state.prefs.main == MainView::Transfers
         && let Some(s) = selected
@@ -39,8 +42,16 @@ pub fn shortcuts(ctx: &egui::Context, snapshot: &Snapshot, state: &mut TabState)
                 _ => {}
             }
         }
-        if s.state.is_finished() && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Delete)) {
-            commands.push(Command::Remove(s.id));
+        if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Delete)) {
+            // A running one loses what it fetched: Delete twice.
+            let confirmed = state.confirm_remove.is_some_and(|(id, at)| id == s.id && at.elapsed() < CONFIRM_FOR);
+            if s.state.is_finished() || confirmed {
+                state.confirm_remove = None;
+                commands.push(Command::Remove(s.id));
+            } else {
+                state.confirm_remove = Some((s.id, std::time::Instant::now()));
+                state.say(false, format!("Press Delete again to cancel {} and delete what it fetched", s.entry.name));
+            }
         }
     }
     commands

@@ -125,6 +125,8 @@ pub struct TabState {
     /// The path field shown when no file dialog answers.
     pub path_field: Option<String>,
     pub speeds: Speeds,
+    /// A first Delete on a running transfer, waiting for the second.
+    pub confirm_remove: Option<(u64, std::time::Instant)>,
     /// The rate limits as edited, KiB/s (0: none); `None` until read
     /// from the engine.
     pub limits: Option<Limits>,
