@@ -6,14 +6,18 @@
 //! - [`tracker`] holds peer→tracker requests and tracker replies (text).
 //! - [`peer`] holds peer↔peer messages, whose `have` and `data` carry raw
 //!   bytes framed by lengths known from the file's layout.
+//! - [`lan`] holds the distributed (trackerless) mode's discovery
+//!   datagrams and neighbour messages.
 
 pub mod error;
 pub mod frame;
+pub mod lan;
 pub mod peer;
 pub mod tracker;
 pub mod types;
 
 pub use error::ParseError;
+pub use lan::{Discovery, Label, LanMessage, Search};
 pub use peer::{Layouts, PeerMessage, Piece};
 pub use tracker::{TrackerReply, TrackerRequest};
 pub use types::{Cmp, Criterion, FileEntry, FileName, FileRef, PeerAddr, parse_query};
