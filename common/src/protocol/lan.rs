@@ -130,22 +130,22 @@ impl Discovery {
         if let Some(at) = memchr::memchr2(b'\n', b'\r', text) {
             return Err(ParseError::Trailing(snippet(&text[at..])));
         }
-        let mut w = Datagram { rest: text };
-        let command = w.word().ok_or(ParseError::Empty)?;
+        let mut w = Words::new(text);
+        let command = w.next().ok_or(ParseError::Empty)?;
         let question = match command_lowercase(command, &mut [0; 16]) {
             b"neighbourhood" | b"neighborhood" => true,
             b"neighbour" | b"neighbor" => false,
             _ => return Err(ParseError::UnknownCommand(snippet(command))),
         };
-        let app = w.label("the application name")?;
-        let version = w.label("the version")?;
+        let app = label(&mut w, "the application name")?;
+        let version = label(&mut w, "the version")?;
         let message = if question {
             Self::Neighbourhood { app, version }
         } else {
-            let port = parse_port(w.word().ok_or(ParseError::UnexpectedEnd("a port"))?)?;
+            let port = parse_port(w.word("a port")?)?;
             Self::Neighbour { app, version, port }
         };
-        match w.word() {
+        match w.next() {
             None => Ok(message),
             Some(more) => Err(ParseError::Trailing(snippet(more))),
         }
@@ -175,51 +175,29 @@ fn ours(text: &str) -> Label {
     Label(text.into())
 }
 
-/// Words of a datagram, where a word may be quoted and hold blanks.
-struct Datagram<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Datagram<'a> {
-    fn skip_blanks(&mut self) {
-        let n = self.rest.iter().position(|&b| !is_blank(b)).unwrap_or(self.rest.len());
-        self.rest = &self.rest[n..];
+/// A label from `w`: quoted (up to the next quote, which a blank or the
+/// end must follow) or bare (one word).
+fn label(w: &mut Words<'_>, expected: &'static str) -> Result<Label, ParseError> {
+    let bad = |found: &[u8]| ParseError::Expected { expected, found: snippet(found) };
+    let rest = w.rest();
+    let rest = &rest[rest.iter().position(|&b| !is_blank(b)).unwrap_or(rest.len())..];
+    let Some(quote) = quote_len(rest) else {
+        let word = w.word(expected)?;
+        let text = std::str::from_utf8(word).map_err(|_| bad(word))?;
+        return Label::new(text).map_err(|_| bad(word));
+    };
+    let inner = &rest[quote..];
+    let close = (0..inner.len()).find_map(|i| quote_len(&inner[i..]).map(|n| (i, n)));
+    let Some((len, n)) = close else { return Err(bad(rest)) };
+    let after = &inner[len + n..];
+    if after.first().is_some_and(|&b| !is_blank(b)) {
+        return Err(bad(rest));
     }
-
-    fn word(&mut self) -> Option<&'a [u8]> {
-        self.skip_blanks();
-        if self.rest.is_empty() {
-            return None;
-        }
-        let n = self.rest.iter().position(|&b| is_blank(b)).unwrap_or(self.rest.len());
-        let (word, rest) = self.rest.split_at(n);
-        self.rest = rest;
-        Some(word)
-    }
-
-    /// A label, quoted (up to the next quote, which a blank or the end
-    /// must follow) or bare (one word).
-    fn label(&mut self, expected: &'static str) -> Result<Label, ParseError> {
-        self.skip_blanks();
-        let bad = |found: &[u8]| ParseError::Expected { expected, found: snippet(found) };
-        let Some(quote) = quote_len(self.rest) else {
-            let word = self.word().ok_or(ParseError::UnexpectedEnd(expected))?;
-            let text = std::str::from_utf8(word).map_err(|_| bad(word))?;
-            return Label::new(text).map_err(|_| bad(word));
-        };
-        let inner = &self.rest[quote..];
-        let close = (0..inner.len()).find_map(|i| quote_len(&inner[i..]).map(|n| (i, n)));
-        let Some((len, n)) = close else { return Err(bad(self.rest)) };
-        let after = &inner[len + n..];
-        if after.first().is_some_and(|&b| !is_blank(b)) {
-            return Err(bad(self.rest));
-        }
-        let content = &inner[..len];
-        let text = std::str::from_utf8(content).map_err(|_| bad(content))?;
-        let label = Label::new(text).map_err(|_| bad(content))?;
-        self.rest = after;
-        Ok(label)
-    }
+    let content = &inner[..len];
+    let text = std::str::from_utf8(content).map_err(|_| bad(content))?;
+    let label = Label::new(text).map_err(|_| bad(content))?;
+    *w = Words::new(after);
+    Ok(label)
 }
 
 /// The length of the quote `bytes` starts with, if any.
