@@ -128,19 +128,24 @@ impl App {
             return;
         }
         let now = std::time::Instant::now();
-        for tab in &mut self.tabs {
+        self.selected = self.selected.min(self.tabs.len() - 1);
+        let mut shown = None;
+        for (i, tab) in self.tabs.iter_mut().enumerate() {
             // Every tab's graph and notifications go on while another shows.
-            let t = tab.engine.transfers();
+            let snapshot = tab.engine.snapshot();
+            let t = &snapshot.transfers;
             tab.state.speeds.sample(now, t.down_rate, t.up_rate);
             take_replies(tab);
             poll_background(tab, ui.ctx(), &self.repaint);
-            notify_finished(tab);
+            notify_finished(tab, &snapshot.downloads);
+            if i == self.selected {
+                shown = Some(snapshot);
+            }
         }
-        self.selected = self.selected.min(self.tabs.len() - 1);
+        let Some(snapshot) = shown else { return };
         let titles: Vec<String> = self.tabs.iter().map(|t| t.title.clone()).collect();
         let logs = self.logs.snapshot();
         let tab = &mut self.tabs[self.selected];
-        let snapshot = tab.engine.snapshot();
         let mut selected = self.selected;
         let inputs = Inputs {
             snapshot: &snapshot,
@@ -215,9 +220,8 @@ fn newly_finished(
 }
 
 /// Every tab's, not only the one shown.
-fn notify_finished(tab: &mut Tab) {
-    let downloads = tab.engine.snapshot().downloads;
-    for (name, state) in newly_finished(&mut tab.finished, &downloads) {
+fn notify_finished(tab: &mut Tab, downloads: &[peer::engine::DownloadStatus]) {
+    for (name, state) in newly_finished(&mut tab.finished, downloads) {
         match state {
             DownloadState::Done => desktop::notify("Download finished", &format!("{name} is in the shared folder")),
             DownloadState::Error(e) => desktop::notify("Download failed", &format!("{name}: {e}")),

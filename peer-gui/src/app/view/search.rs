@@ -135,9 +135,9 @@ pub fn results(ui: &mut Ui, state: &mut TabState, commands: &mut Vec<Command>) {
     }
 }
 
-/// Enter with a result selected and no text field focused downloads it.
+/// Enter with a result selected downloads it (the caller checks that no
+/// text field has the keys).
 pub fn enter_downloads(ctx: &egui::Context, state: &TabState) -> Option<FileEntry> {
-    let typing = ctx.memory(|m| m.focused().is_some());
-    let enter = !typing && ctx.input(|i| i.key_pressed(egui::Key::Enter));
+    let enter = ctx.input(|i| i.key_pressed(egui::Key::Enter));
     enter.then(|| state.result_selected.and_then(|i| state.results.get(i).cloned())).flatten()
 }
