@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::config::{ConfigError, ConfigErrorKind, PeersConfig, TrackerConfig};
+use common::config::{ConfigError, ConfigErrorKind, Lan, Network, PeersConfig, TrackerConfig};
 
 fn install(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../install").join(rel)
@@ -22,7 +22,7 @@ fn shipped_tracker_file() {
 #[test]
 fn shipped_peers_file() {
     let c = PeersConfig::load(&install("peers/config.ini")).unwrap();
-    assert_eq!(c.tracker, "127.0.0.100:5000".parse().unwrap());
+    assert_eq!(c.network.tracker(), Some("127.0.0.100:5000".parse().unwrap()));
     assert_eq!(c.peers.len(), 5);
     for (i, p) in c.peers.iter().enumerate() {
         let x = i as u32 + 1;
@@ -188,11 +188,11 @@ fn peers_with_tracker(host: &str) -> Result<PeersConfig, ConfigError> {
 fn the_peers_tracker_may_be_a_host_name_looked_up_ipv4_first() {
     // `localhost` resolves offline (/etc/hosts); IPv4 is preferred.
     let c = peers_with_tracker("localhost").unwrap();
-    assert_eq!(c.tracker, "127.0.0.1:5000".parse().unwrap());
+    assert_eq!(c.network.tracker(), Some("127.0.0.1:5000".parse().unwrap()));
     // Addresses are taken as before, IPv6 too.
-    assert_eq!(peers_with_tracker("127.0.0.100").unwrap().tracker, "127.0.0.100:5000".parse().unwrap());
-    assert_eq!(peers_with_tracker("::1").unwrap().tracker, "[::1]:5000".parse().unwrap());
-    assert_eq!(peers_with_tracker("[::1]").unwrap().tracker, "[::1]:5000".parse().unwrap());
+    assert_eq!(peers_with_tracker("127.0.0.100").unwrap().network.tracker(), Some("127.0.0.100:5000".parse().unwrap()));
+    assert_eq!(peers_with_tracker("::1").unwrap().network.tracker(), Some("[::1]:5000".parse().unwrap()));
+    assert_eq!(peers_with_tracker("[::1]").unwrap().network.tracker(), Some("[::1]:5000".parse().unwrap()));
 }
 
 #[test]
@@ -223,4 +223,59 @@ fn malformed_hosts_are_refused_without_a_lookup() {
 fn the_tracker_itself_still_listens_on_an_ip_address() {
     let e = tracker_err("tracker_ip = localhost\ntracker_port = 5000\n");
     assert_eq!((e.kind, e.key.as_deref()), (ConfigErrorKind::Invalid, Some("tracker_ip")));
+}
+
+#[test]
+fn shipped_distributed_file_needs_no_tracker() {
+    let c = PeersConfig::load(&install("peers/config-distributed.ini")).unwrap();
+    assert_eq!(c.network, Network::Distributed(Lan::default()));
+    assert_eq!(c.peers.len(), 5);
+    for (i, p) in c.peers.iter().enumerate() {
+        assert_eq!(p.addr, format!("127.0.0.{}:5001", i + 1).parse().unwrap());
+        assert!(p.neighbours.is_empty());
+    }
+}
+
+const ONE_PEER: &str = "peer1_ip = 127.0.0.1\npeer1_port = 5001\npeer1_directory_path = a\n";
+
+#[test]
+fn distributed_mode_keys_and_static_neighbours() {
+    let text = format!(
+        "mode = Distributed\ndiscovery_port = 0\ndiscovery_group = 127.255.255.255\nlook_ttl = 255\nmax_neighbours = 2\n{ONE_PEER}peer1_neighbours = 127.0.0.2:5002, localhost:5003,\n"
+    );
+    let c = PeersConfig::parse(Path::new("p.ini"), &text).unwrap();
+    let lan = Lan {
+        discovery_port: 0,
+        discovery_group: "127.255.255.255".parse().unwrap(),
+        look_ttl: 255,
+        max_neighbours: 2,
+    };
+    assert_eq!(c.network, Network::Distributed(lan));
+    assert_eq!(c.peers[0].neighbours, ["127.0.0.2:5002".parse().unwrap(), "127.0.0.1:5003".parse().unwrap()]);
+    // Tracker keys left in a distributed file are neither needed nor
+    // looked up (`.invalid` never resolves).
+    let with_tracker = format!("mode = distributed\ntracker_ip = tracker.invalid\ntracker_port = 5000\n{ONE_PEER}");
+    assert!(PeersConfig::parse(Path::new("p.ini"), &with_tracker).is_ok());
+    // The centralised mode still needs them, and reads the LAN keys.
+    let e = PeersConfig::parse(Path::new("p.ini"), &format!("mode = centralised\nlook_ttl = 3\n{ONE_PEER}")).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("tracker_ip"));
+}
+
+#[test]
+fn bad_distributed_values_name_their_key() {
+    for (line, key) in [
+        ("mode = p2p", "mode"),
+        ("look_ttl = 256", "look_ttl"),
+        ("discovery_group = 10.0.0.1", "discovery_group"),
+        ("discovery_port = 70000", "discovery_port"),
+        ("max_neighbours = 0", "max_neighbours"),
+        ("peer1_neighbours = 127.0.0.2", "peer1_neighbours"),
+        ("peer1_neighbours = 127.0.0.2:5002 127.0.0.3:5003", "peer1_neighbours"),
+    ] {
+        let e = PeersConfig::parse(Path::new("p.ini"), &format!("mode = distributed\n{ONE_PEER}{line}\n")).unwrap_err();
+        assert_eq!((e.kind, e.key.as_deref()), (ConfigErrorKind::Invalid, Some(key)), "{line}");
+    }
+    let e = PeersConfig::parse(Path::new("p.ini"), &format!("mode = distributed\n{ONE_PEER}peer1_neighbours = nowhere.invalid:5\n"))
+        .unwrap_err();
+    assert_eq!((e.kind, e.line), (ConfigErrorKind::HostNotFound, Some(5)));
 }

@@ -6,6 +6,7 @@
 
 mod host;
 mod ini;
+mod network;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 pub use host::{Host, HostError};
 pub use ini::Entry;
+pub use network::{Lan, Network};
 
 /// What is wrong with a configuration file, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,14 +119,16 @@ pub struct PeerConfig {
     /// `peerX_max_download_rate` (`max_download_rate`, itself 0): bytes
     /// per second this peer receives, all downloads together; 0: no limit.
     pub max_download_rate: u64,
+    /// `peerX_neighbours` (none): `host:port` peers joined in the
+    /// distributed mode with or without discovery, comma-separated.
+    pub neighbours: Vec<SocketAddr>,
 }
 
 /// The peers' file (`install/peers/config.ini`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeersConfig {
-    /// `tracker_ip`, `tracker_port`: the tracker every peer talks to.
-    /// `tracker_ip` may be a host name, looked up when the file loads.
-    pub tracker: SocketAddr,
+    /// `mode` with the tracker or the distributed mode's keys.
+    pub network: Network,
     /// `max_message_size` (bytes, 1048576): bounds the pieces asked in one
     /// `getpieces` (at least one piece is always allowed).
     pub max_message_size: usize,
@@ -176,8 +180,17 @@ impl TrackerConfig {
     }
 }
 
-const PEER_FIELDS: [&str; 8] =
-    ["ip", "port", "interval", "directory_path", "max_peers", "piece_size", "max_upload_rate", "max_download_rate"];
+const PEER_FIELDS: [&str; 9] = [
+    "ip",
+    "port",
+    "interval",
+    "directory_path",
+    "max_peers",
+    "piece_size",
+    "max_upload_rate",
+    "max_download_rate",
+    "neighbours",
+];
 
 impl PeersConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -191,7 +204,7 @@ impl PeersConfig {
     fn from_entries(path: &Path, entries: Vec<Entry>) -> Result<Self, ConfigError> {
         let ids: BTreeSet<u32> = entries.iter().filter_map(|e| peer_key(&e.key)).map(|(id, _)| id).collect();
         let mut f = Fields::new(path, entries);
-        let tracker = f.tracker()?;
+        let network = f.network()?;
         let max_message_size = f.count("max_message_size", 1 << 20)?;
         let download_threads = f.count("download_threads", 8)?;
         let hash_threads = f.count("hash_threads", cores())?;
@@ -210,6 +223,7 @@ impl PeersConfig {
                 piece_size: f.piece_size(&k("piece_size"), piece_size)?,
                 max_upload_rate: f.rate(&k("max_upload_rate"), max_upload_rate)?,
                 max_download_rate: f.rate(&k("max_download_rate"), max_download_rate)?,
+                neighbours: f.neighbours(&k("neighbours"))?,
             });
         }
         f.finish()?;
@@ -221,7 +235,7 @@ impl PeersConfig {
                 "no peer is defined: add peer1_ip, peer1_port and peer1_directory_path".into(),
             ));
         }
-        Ok(Self { tracker, max_message_size, download_threads, hash_threads, peers })
+        Ok(Self { network, max_message_size, download_threads, hash_threads, peers })
     }
 }
 
