@@ -257,7 +257,8 @@ fn distributed_mode_keys_and_static_neighbours() {
     let with_tracker = format!("mode = distributed\ntracker_ip = tracker.invalid\ntracker_port = 5000\n{ONE_PEER}");
     assert!(PeersConfig::parse(Path::new("p.ini"), &with_tracker).is_ok());
     // The centralised mode still needs them, and reads the LAN keys.
-    let e = PeersConfig::parse(Path::new("p.ini"), &format!("mode = centralised\nlook_ttl = 3\n{ONE_PEER}")).unwrap_err();
+    let e =
+        PeersConfig::parse(Path::new("p.ini"), &format!("mode = centralised\nlook_ttl = 3\n{ONE_PEER}")).unwrap_err();
     assert_eq!(e.key.as_deref(), Some("tracker_ip"));
 }
 
@@ -275,7 +276,10 @@ fn bad_distributed_values_name_their_key() {
         let e = PeersConfig::parse(Path::new("p.ini"), &format!("mode = distributed\n{ONE_PEER}{line}\n")).unwrap_err();
         assert_eq!((e.kind, e.key.as_deref()), (ConfigErrorKind::Invalid, Some(key)), "{line}");
     }
-    let e = PeersConfig::parse(Path::new("p.ini"), &format!("mode = distributed\n{ONE_PEER}peer1_neighbours = nowhere.invalid:5\n"))
-        .unwrap_err();
+    let e = PeersConfig::parse(
+        Path::new("p.ini"),
+        &format!("mode = distributed\n{ONE_PEER}peer1_neighbours = nowhere.invalid:5\n"),
+    )
+    .unwrap_err();
     assert_eq!((e.kind, e.line), (ConfigErrorKind::HostNotFound, Some(5)));
 }

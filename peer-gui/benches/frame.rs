@@ -15,7 +15,7 @@ use common::FileKey;
 use common::protocol::{FileEntry, FileName};
 use eframe::egui;
 use peer::engine::stats::{ConnectionInfo, Flow, Transfers};
-use peer::engine::{Direction, DownloadState, DownloadStatus, LocalFileInfo, Snapshot, TrackerStatus};
+use peer::engine::{Direction, DownloadState, DownloadStatus, LocalFileInfo, NetworkStatus, Snapshot, TrackerStatus};
 use peer_gui::app::logger::LogLine;
 use peer_gui::app::view::{self, Inputs, MainView, PaneView, TabState};
 
@@ -138,12 +138,12 @@ fn main() {
     let snapshot = Snapshot {
         files: files.into(),
         downloads,
-        tracker: TrackerStatus {
+        network: NetworkStatus::Tracker(TrackerStatus {
             addr: SocketAddr::from(([127, 0, 0, 100], 5000)),
             connected: true,
             last_announce: Some(std::time::SystemTime::now()),
             last_error: None,
-        },
+        }),
         transfers: Arc::new(transfers),
         limits: Default::default(),
     };

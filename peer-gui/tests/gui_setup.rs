@@ -100,7 +100,8 @@ fn a_typed_host_name_and_port_are_saved_and_the_peer_starts() {
     assert!(saved.lines().any(|l| l == "tracker_ip = localhost"), "the name as typed:\n{saved}");
     let settings = peer::engine::settings::load_settings(Some(&config), 1).unwrap();
     let loopback: [SocketAddr; 2] = ["127.0.0.1:5000".parse().unwrap(), "[::1]:5000".parse().unwrap()];
-    assert!(loopback.contains(&settings.tracker), "{}", settings.tracker);
+    let tracker = settings.tracker().expect("the centralised mode");
+    assert!(loopback.contains(&tracker), "{tracker}");
     assert!(dir.path().join("shared").is_dir(), "the folder is created");
 }
 

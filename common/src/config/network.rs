@@ -45,12 +45,7 @@ pub struct Lan {
 
 impl Default for Lan {
     fn default() -> Self {
-        Self {
-            discovery_port: 5050,
-            discovery_group: Ipv4Addr::new(239, 255, 42, 42),
-            look_ttl: 5,
-            max_neighbours: 5,
-        }
+        Self { discovery_port: 5050, discovery_group: Ipv4Addr::new(239, 255, 42, 42), look_ttl: 5, max_neighbours: 5 }
     }
 }
 
@@ -59,13 +54,12 @@ impl Fields<'_> {
     /// (in the distributed one they may stay in the file, unread and
     /// never looked up), the LAN keys in both.
     pub(super) fn network(&mut self) -> Result<Network, ConfigError> {
-        let distributed = self.get("mode", Some(false), "centralised or distributed", |v| {
-            match v.to_ascii_lowercase().as_str() {
+        let distributed =
+            self.get("mode", Some(false), "centralised or distributed", |v| match v.to_ascii_lowercase().as_str() {
                 "centralised" | "centralized" => Some(false),
                 "distributed" => Some(true),
                 _ => None,
-            }
-        })?;
+            })?;
         let d = Lan::default();
         let lan = Lan {
             discovery_port: self.get(
@@ -78,7 +72,11 @@ impl Fields<'_> {
                 "discovery_group",
                 Some(d.discovery_group),
                 "a multicast group such as 239.255.42.42, or a broadcast address",
-                |v| v.parse::<Ipv4Addr>().ok().filter(|ip| ip.is_multicast() || ip.is_broadcast() || ip.octets()[3] == 255),
+                |v| {
+                    v.parse::<Ipv4Addr>()
+                        .ok()
+                        .filter(|ip| ip.is_multicast() || ip.is_broadcast() || ip.octets()[3] == 255)
+                },
             )?,
             look_ttl: self.get("look_ttl", Some(d.look_ttl), "a number of hops from 0 to 255", |v| v.parse().ok())?,
             max_neighbours: self.count("max_neighbours", d.max_neighbours)?,

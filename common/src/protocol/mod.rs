@@ -20,7 +20,7 @@ pub use error::ParseError;
 pub use lan::{Discovery, Label, LanMessage, Search};
 pub use peer::{Layouts, PeerMessage, Piece};
 pub use tracker::{TrackerReply, TrackerRequest};
-pub use types::{Cmp, Criterion, FileEntry, FileName, FileRef, PeerAddr, parse_query};
+pub use types::{Cmp, Criterion, FileEntry, FileName, FileRef, PeerAddr, parse_exact_query, parse_query};
 
 /// How a line is ended. We send `\n` unless told otherwise; a tracker
 /// answers each request with the ending that request used.

@@ -286,6 +286,20 @@ impl Criterion {
 /// A user's search, as typed: protocol criteria (`filename="x"`,
 /// `filesize>"1048576"`, `filename~"x"`, ...) and plain words, which
 /// search names containing them; all combined with AND.
+/// [`parse_query`] for the distributed mode, which searches by exact
+/// name: a bare word is the whole name (`filename="WORD"`).
+pub fn parse_exact_query(text: &str) -> Result<Vec<Criterion>, ParseError> {
+    text.split_whitespace()
+        .map(|word| {
+            if word.contains(['=', '<', '>', '~']) {
+                Criterion::parse(word.as_bytes())
+            } else {
+                FileName::new(word).map(Criterion::Name)
+            }
+        })
+        .collect()
+}
+
 pub fn parse_query(text: &str) -> Result<Vec<Criterion>, ParseError> {
     text.split_whitespace()
         .map(|word| {

@@ -10,7 +10,7 @@ use common::protocol::FileEntry;
 
 use crate::engine::settings::load_settings;
 use crate::engine::stats::human_bytes as human;
-use crate::engine::{DownloadState, DownloadStatus, Engine, Event, Resume, Transfers};
+use crate::engine::{DownloadState, DownloadStatus, Engine, Event, Network, Resume, Transfers};
 
 /// Eirb2Share peer, without a window.
 ///
@@ -35,10 +35,12 @@ pub struct Args {
 pub enum Command {
     /// Share this peer's folder until stopped (SIGINT/SIGTERM).
     Share,
-    /// Ask the tracker; prints result lines `name length piecesize key`.
+    /// Ask the tracker (or the network, in the distributed mode); prints
+    /// result lines `name length piecesize key`.
     Search {
         /// Criteria such as `filename="a.txt"`, `filesize>"1048576"`,
-        /// `filename~"part"`; a plain word searches names containing it.
+        /// `filename~"part"`; a plain word searches names containing it
+        /// (in the distributed mode: the whole name).
         #[arg(required = true)]
         criteria: Vec<String>,
     },
@@ -119,7 +121,12 @@ fn share(engine: Engine) -> Result<ExitCode, String> {
     })
     .map_err(|e| format!("cannot handle signals: {e}"))?;
     let s = engine.settings();
-    eprintln!("peer {} sharing {} on {} (tracker {}); Ctrl-C stops", s.id, s.dir.display(), s.listen, s.tracker);
+    let via = match &s.network {
+        Network::Tracker(addr) => format!("tracker {addr}"),
+        Network::Lan(lan) if lan.discovery_port == 0 => "distributed, no discovery".to_owned(),
+        Network::Lan(lan) => format!("distributed, discovery on {}:{}", lan.discovery_group, lan.discovery_port),
+    };
+    eprintln!("peer {} sharing {} on {} ({via}); Ctrl-C stops", s.id, s.dir.display(), s.listen);
     let events = engine.subscribe();
     let mut last_summary: Option<Instant> = None;
     loop {
@@ -166,8 +173,14 @@ fn summary(t: &Transfers) -> String {
 }
 
 fn search(engine: &Engine, words: &[String]) -> Result<ExitCode, String> {
-    let criteria = common::protocol::parse_query(&words.join(" ")).map_err(|e| e.to_string())?;
-    engine.wait_for_tracker(TRACKER_WAIT).map_err(|e| e.to_string())?;
+    let text = words.join(" ");
+    let criteria = match engine.settings().network {
+        Network::Tracker(_) => common::protocol::parse_query(&text),
+        // The distributed mode searches by exact name.
+        Network::Lan(_) => common::protocol::parse_exact_query(&text),
+    }
+    .map_err(|e| e.to_string())?;
+    engine.wait_for_network(TRACKER_WAIT).map_err(|e| e.to_string())?;
     let results = engine.search(criteria).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout().lock();
     for entry in &results {
@@ -214,7 +227,7 @@ fn patience(engine: &Engine, entry: &FileEntry) -> Duration {
 
 fn download(engine: &Engine, what: &str) -> Result<ExitCode, String> {
     let events = engine.subscribe();
-    engine.wait_for_tracker(TRACKER_WAIT).map_err(|e| e.to_string())?;
+    engine.wait_for_network(TRACKER_WAIT).map_err(|e| e.to_string())?;
     let entry = resolve(engine, what)?;
     // A download left by an earlier run resumes with the engine: follow it.
     let id = match engine.find_download(&entry.key) {

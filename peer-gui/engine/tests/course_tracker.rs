@@ -47,7 +47,7 @@ fn two_engines_download_through_a_course_tracker() {
     assert!(seen.requests.iter().any(|r| r == "look []"));
     drop(seen);
     // The session survived every fault: the tracker is still usable.
-    assert!(leecher.engine.snapshot().tracker.connected);
+    assert!(leecher.engine.snapshot().tracker().unwrap().connected);
     // Only filename~ is left out after its refusal: an exact name is sent.
     assert_eq!(leecher.engine.search(parse_query("filename=\"a_report.bin\"").unwrap()).unwrap().len(), 1);
     assert!(tracker.seen.lock().requests.iter().any(|r| r == "look [filename=\"a_report.bin\"]"));

@@ -122,6 +122,6 @@ fn a_tracker_that_stops_shows_as_lost_before_the_next_update() {
     let peer = Peer::with_settings(s, dir);
     peer.wait_connected();
     drop(tracker);
-    peer.wait("the tracker shown as lost", |e| !e.snapshot().tracker.connected);
-    assert!(peer.engine.snapshot().tracker.last_error.is_some());
+    peer.wait("the tracker shown as lost", |e| !e.snapshot().tracker().unwrap().connected);
+    assert!(peer.engine.snapshot().tracker().unwrap().last_error.is_some());
 }

@@ -68,9 +68,9 @@ fn tracker_down_at_start_then_up() {
     std::fs::write(dir.path().join("late.txt"), b"announced late").unwrap();
     let p = Peer::in_dir(1, addr, dir);
     p.wait("the error is reported", |e| {
-        matches!(e.snapshot().tracker.last_error, Some(peer::engine::TrackerError::Unreachable { .. }))
+        matches!(e.snapshot().tracker().unwrap().last_error, Some(peer::engine::TrackerError::Unreachable { .. }))
     });
-    assert!(!p.engine.snapshot().tracker.connected);
+    assert!(!p.engine.snapshot().tracker().unwrap().connected);
     // Now the tracker comes up on that address: the peer announces.
     let listener = tracker::bind(addr).unwrap();
     let config = common::config::TrackerConfig::parse(
@@ -186,7 +186,7 @@ fn a_file_moved_out_and_back_is_found_again() {
     // Updates every 300 ms: half a second later, maintenance passes have
     // run since the tracker heard the file was gone.
     let gone = std::time::SystemTime::now() + std::time::Duration::from_millis(500);
-    p.wait("maintenance passes", |e| e.snapshot().tracker.last_announce.is_some_and(|t| t >= gone));
+    p.wait("maintenance passes", |e| e.snapshot().tracker().unwrap().last_announce.is_some_and(|t| t >= gone));
     std::fs::rename(away.path().join("a.txt"), p.dir.path().join("a.txt")).unwrap();
     p.wait("the file back in the folder", |e| !e.snapshot().files.is_empty());
     p.wait("the tracker lists it again", |e| e.search(by_name.clone()).is_ok_and(|r| r.len() == 1));

@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 
 use super::download::{self, Control, DownloadError, DownloadState, DownloadStatus};
 use super::events::Event;
+use super::tracker_client;
 use super::{Engine, history};
 
 struct Handle {
@@ -149,6 +150,7 @@ impl Engine {
         {
             return Err(DownloadError::AlreadyHave { name: have.entry.name.clone() });
         }
+        let _ = self.tracker.send(tracker_client::Request::Wanted(entry.clone()));
         // Checked and inserted under one lock: two clicks at once start
         // one download, never two writing one `.part` file.
         let mut handles = self.downloads.handles.lock();

@@ -39,6 +39,8 @@ pub enum Event {
     Tracker {
         connected: bool,
     },
+    /// In the distributed mode: a neighbour joined or left.
+    Neighbours,
     PeerConnected {
         peer: SocketAddr,
         direction: Direction,

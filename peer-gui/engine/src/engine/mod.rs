@@ -9,7 +9,9 @@
 //! log records under their peer by that prefix): the server (`server`:
 //! `peer{id}-server`, a readiness thread, and `peer{id}-serve-{i}`, the
 //! workers serving at most 64 peers), the tracker client
-//! (`tracker_client`: `peer{id}-tracker`), the scanner (this module:
+//! (`tracker_client`: `peer{id}-tracker`) or, in the distributed mode,
+//! the LAN coordinator and discovery (`lan`: `peer{id}-lan`,
+//! `peer{id}-discovery`, `peer{id}-join`, `peer{id}-answer`), the scanner (this module:
 //! `peer{id}-scanner`, periodic rescans, and `peer{id}-rescan`, one asked
 //! for; both hash new files on `{their name}-hash-{i}`), the statistics
 //! sampler (`stats`: `peer{id}-stats`), one coordinator per download
@@ -22,6 +24,7 @@ pub mod download;
 mod downloads;
 pub mod events;
 mod history;
+pub mod lan;
 pub mod library;
 pub mod net;
 pub mod pool;
@@ -44,12 +47,13 @@ use parking_lot::Mutex;
 
 pub use self::download::{Asked, Control, DownloadError, DownloadState, DownloadStatus, Received};
 pub use self::events::{Event, Events};
+pub use self::lan::{DiscoveryState, How, LanStatus, NeighbourInfo};
 use self::library::Library;
 pub use self::library::LibraryError;
 pub use self::rate::{RateLimit, RateLimits};
-pub use self::settings::Settings;
+pub use self::settings::{Lan, Network, Settings};
 pub use self::stats::{Activity, ConnectionInfo, Direction, FileUploads, Flow, Transfers};
-pub use self::tracker_client::{TrackerError, TrackerStatus};
+pub use self::tracker_client::{SearchResult, TrackerError, TrackerStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -84,10 +88,52 @@ pub struct LocalFileInfo {
 pub struct Snapshot {
     pub files: Arc<[LocalFileInfo]>,
     pub downloads: Vec<DownloadStatus>,
-    pub tracker: TrackerStatus,
+    /// The tracker connection, or the neighbours on the LAN.
+    pub network: NetworkStatus,
     pub transfers: Arc<Transfers>,
     /// The rate limits in force, bytes per second (0: none).
     pub limits: LimitsInfo,
+}
+
+/// How this peer reaches the others, as the status bar shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkStatus {
+    Tracker(TrackerStatus),
+    Lan(LanStatus),
+}
+
+impl Snapshot {
+    /// The tracker connection, in the centralised mode.
+    pub fn tracker(&self) -> Option<&TrackerStatus> {
+        match &self.network {
+            NetworkStatus::Tracker(t) => Some(t),
+            NetworkStatus::Lan(_) => None,
+        }
+    }
+
+    /// The neighbours, in the distributed mode.
+    pub fn lan(&self) -> Option<&LanStatus> {
+        match &self.network {
+            NetworkStatus::Lan(l) => Some(l),
+            NetworkStatus::Tracker(_) => None,
+        }
+    }
+}
+
+/// The live status behind [`NetworkStatus`].
+#[derive(Debug, Clone)]
+enum SharedStatus {
+    Tracker(Arc<Mutex<TrackerStatus>>),
+    Lan(Arc<Mutex<LanStatus>>),
+}
+
+impl SharedStatus {
+    fn get(&self) -> NetworkStatus {
+        match self {
+            Self::Tracker(t) => NetworkStatus::Tracker(t.lock().clone()),
+            Self::Lan(l) => NetworkStatus::Lan(l.lock().clone()),
+        }
+    }
 }
 
 /// Upload and download limits, bytes per second (0: none).
@@ -100,8 +146,10 @@ pub struct LimitsInfo {
 pub struct Engine {
     settings: Settings,
     library: Arc<Library>,
+    /// The tracker client, or the LAN coordinator: both take the same
+    /// requests.
     tracker: Sender<tracker_client::Request>,
-    tracker_status: Arc<Mutex<TrackerStatus>>,
+    status: SharedStatus,
     /// Dropped to stop the tracker client, the scanner and the sampler:
     /// their receivers see the channel disconnect.
     stop: Option<Sender<()>>,
@@ -161,30 +209,57 @@ impl Engine {
         let library = Arc::new(Library::open(&settings.dir, settings.piece_size)?);
         let stats = stats::Stats::new(events.clone());
         let limits = RateLimits::new(settings.max_upload_rate, settings.max_download_rate);
-        let server = server::Server::start(listener, &settings, library.clone(), stats.clone(), limits.clone())
-            .map_err(EngineError::Thread)?;
+        let (lan_tx, lan_rx) = unbounded();
+        let lan_inputs = matches!(settings.network, Network::Lan(_)).then(|| lan_tx.clone());
+        let server =
+            server::Server::start(listener, &settings, library.clone(), stats.clone(), limits.clone(), lan_inputs)
+                .map_err(EngineError::Thread)?;
         let (tracker_tx, tracker_rx) = unbounded();
         let (stop_tx, stop_rx) = bounded::<()>(0);
-        let tracker_status = Arc::new(Mutex::new(TrackerStatus {
-            addr: settings.tracker,
-            connected: false,
-            last_announce: None,
-            last_error: None,
-        }));
         let transfers = Arc::new(Mutex::new(Arc::new(Transfers::default())));
-        let threads = vec![
-            tracker_client::spawn(
-                settings.clone(),
-                library.clone(),
-                tracker_status.clone(),
-                tracker_rx,
-                stop_rx.clone(),
-                events.clone(),
-            )
-            .map_err(EngineError::Thread)?,
-            spawn_scanner(&settings, library.clone(), tracker_tx.clone(), stop_rx.clone(), events.clone())?,
-            spawn_sampler(&settings, stats.clone(), transfers.clone(), stop_rx, events.clone())?,
-        ];
+        let mut threads = Vec::new();
+        let status = match &settings.network {
+            Network::Tracker(addr) => {
+                let status = Arc::new(Mutex::new(TrackerStatus {
+                    addr: *addr,
+                    connected: false,
+                    last_announce: None,
+                    last_error: None,
+                }));
+                threads.push(
+                    tracker_client::spawn(
+                        settings.clone(),
+                        *addr,
+                        library.clone(),
+                        status.clone(),
+                        tracker_rx,
+                        stop_rx.clone(),
+                        events.clone(),
+                    )
+                    .map_err(EngineError::Thread)?,
+                );
+                SharedStatus::Tracker(status)
+            }
+            Network::Lan(lan) => {
+                let status = Arc::new(Mutex::new(LanStatus { neighbours: Vec::new(), discovery: DiscoveryState::Off }));
+                threads.extend(
+                    lan::spawn(
+                        &settings,
+                        lan,
+                        library.clone(),
+                        (lan_tx, lan_rx),
+                        tracker_rx,
+                        stop_rx.clone(),
+                        status.clone(),
+                        events.clone(),
+                    )
+                    .map_err(EngineError::Thread)?,
+                );
+                SharedStatus::Lan(status)
+            }
+        };
+        threads.push(spawn_scanner(&settings, library.clone(), tracker_tx.clone(), stop_rx.clone(), events.clone())?);
+        threads.push(spawn_sampler(&settings, stats.clone(), transfers.clone(), stop_rx, events.clone())?);
         let pool = Arc::new(
             pool::Pool::new(&format!("peer{}-link", settings.id), settings.download_threads)
                 .map_err(EngineError::Thread)?,
@@ -194,7 +269,7 @@ impl Engine {
             settings,
             library,
             tracker: tracker_tx,
-            tracker_status,
+            status,
             stop: Some(stop_tx),
             threads,
             server: Some(server),
@@ -229,10 +304,24 @@ impl Engine {
         self.events.subscribe()
     }
 
-    /// Asks the tracker which files match `criteria`.
+    /// Asks the tracker which files match `criteria`, or in the
+    /// distributed mode the network (for the collection time: an exact
+    /// name is needed).
     pub fn search(&self, criteria: Vec<Criterion>) -> Result<Vec<FileEntry>, TrackerError> {
+        self.search_report(criteria).map(|r| r.files)
+    }
+
+    /// [`Engine::search`], with where a search of the distributed mode
+    /// ran out of hops.
+    pub fn search_report(&self, criteria: Vec<Criterion>) -> Result<SearchResult, TrackerError> {
+        self.search_hops(criteria, None)
+    }
+
+    /// [`Engine::search_report`]; in the distributed mode the search
+    /// travels `hops` instead of `look_ttl` (ignored with a tracker).
+    pub fn search_hops(&self, criteria: Vec<Criterion>, hops: Option<u8>) -> Result<SearchResult, TrackerError> {
         let (tx, rx) = bounded(1);
-        self.tracker.send(tracker_client::Request::Look(criteria, tx)).map_err(|_| TrackerError::Stopping)?;
+        self.tracker.send(tracker_client::Request::Look(criteria, hops, tx)).map_err(|_| TrackerError::Stopping)?;
         // The tracker thread's own waits (a refused search, then
         // `look []`) come to 13 s at most, behind what is queued.
         rx.recv_timeout(Duration::from_secs(30)).map_err(|_| TrackerError::NoAnswer)?
@@ -248,18 +337,20 @@ impl Engine {
         Ok(peers)
     }
 
-    /// Waits until the tracker connection is up, or its error once
-    /// `timeout` passed.
-    pub fn wait_for_tracker(&self, timeout: Duration) -> Result<(), TrackerError> {
+    /// Waits until the tracker connection is up (in the distributed
+    /// mode: a neighbour is joined), or its error once `timeout` passed.
+    pub fn wait_for_network(&self, timeout: Duration) -> Result<(), TrackerError> {
         let changes = self.subscribe();
         let deadline = Instant::now() + timeout;
         loop {
-            let status = self.tracker_status.lock().clone();
-            if status.connected {
-                return Ok(());
-            }
+            let why = match self.status.get() {
+                NetworkStatus::Tracker(t) if t.connected => return Ok(()),
+                NetworkStatus::Tracker(t) => t.last_error.unwrap_or(TrackerError::NoAnswer),
+                NetworkStatus::Lan(l) if !l.neighbours.is_empty() => return Ok(()),
+                NetworkStatus::Lan(_) => TrackerError::NoNeighbours,
+            };
             if changes.recv_deadline(deadline).is_err() {
-                return Err(status.last_error.unwrap_or(TrackerError::NoAnswer));
+                return Err(why);
             }
         }
     }
@@ -297,7 +388,7 @@ impl Engine {
         Snapshot {
             files,
             downloads: self.downloads.statuses(),
-            tracker: self.tracker_status.lock().clone(),
+            network: self.status.get(),
             transfers: self.transfers.lock().clone(),
             limits: LimitsInfo { upload: self.limits.upload.rate(), download: self.limits.download.rate() },
         }

@@ -2,11 +2,11 @@
 //! where that file is looked for (the headless command and the app
 //! share the lookup).
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::config::{ConfigError, PeersConfig};
+use common::config::{ConfigError, Network as ConfigNetwork, PeersConfig};
 use common::protocol::Limits;
 
 /// Why a peer's settings could not be loaded.
@@ -32,7 +32,8 @@ pub struct Settings {
     pub id: u32,
     /// Where the server listens; outgoing connections use its IP.
     pub listen: SocketAddr,
-    pub tracker: SocketAddr,
+    /// How other peers are found: a tracker or the LAN.
+    pub network: Network,
     pub update_interval: Duration,
     /// The shared folder (downloads land here too).
     pub dir: PathBuf,
@@ -50,7 +51,58 @@ pub struct Settings {
     pub max_download_rate: u64,
 }
 
+/// How a peer finds others and their files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Network {
+    /// The centralised mode: this tracker.
+    Tracker(SocketAddr),
+    /// The distributed mode (PROTOCOL.md section 10).
+    Lan(Lan),
+}
+
+/// The distributed mode's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lan {
+    /// The UDP port shared by the network's peers; 0: no discovery.
+    pub discovery_port: u16,
+    /// A multicast group, or a broadcast address.
+    pub discovery_group: Ipv4Addr,
+    /// Hops a search travels.
+    pub look_ttl: u8,
+    /// Discovery answers joined.
+    pub max_neighbours: usize,
+    /// Joined at start and retried, discovery or not.
+    pub neighbours: Vec<SocketAddr>,
+    /// How long a search collects answers.
+    pub collect: Duration,
+    /// How often discovery is sent and missing static neighbours retried.
+    pub rediscover: Duration,
+}
+
+impl Default for Lan {
+    fn default() -> Self {
+        let c = common::config::Lan::default();
+        Self {
+            discovery_port: c.discovery_port,
+            discovery_group: c.discovery_group,
+            look_ttl: c.look_ttl,
+            max_neighbours: c.max_neighbours,
+            neighbours: Vec::new(),
+            collect: Duration::from_secs(3),
+            rediscover: Duration::from_secs(30),
+        }
+    }
+}
+
 impl Settings {
+    /// The tracker, in the centralised mode.
+    pub fn tracker(&self) -> Option<SocketAddr> {
+        match &self.network {
+            Network::Tracker(addr) => Some(*addr),
+            Network::Lan(_) => None,
+        }
+    }
+
     /// Peer `id` of `config`, read from `config_path`. A relative folder is
     /// taken from the current directory when it exists there, otherwise
     /// from the project folder two levels above the file (so the shipped
@@ -66,7 +118,17 @@ impl Settings {
         Some(Self {
             id,
             listen: p.addr,
-            tracker: config.tracker,
+            network: match &config.network {
+                ConfigNetwork::Centralised { tracker } => Network::Tracker(*tracker),
+                ConfigNetwork::Distributed(lan) => Network::Lan(Lan {
+                    discovery_port: lan.discovery_port,
+                    discovery_group: lan.discovery_group,
+                    look_ttl: lan.look_ttl,
+                    max_neighbours: lan.max_neighbours,
+                    neighbours: p.neighbours.clone(),
+                    ..Lan::default()
+                }),
+            },
             update_interval: p.interval,
             dir,
             max_peers: p.max_peers,

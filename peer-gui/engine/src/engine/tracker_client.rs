@@ -61,18 +61,46 @@ pub enum TrackerError {
     NoAnswer,
     #[error("the peer is stopping")]
     Stopping,
+    /// The distributed mode searches by exact name only.
+    #[error(
+        "a search on the local network needs the whole file name (filename=\"NAME\"); other criteria only narrow it"
+    )]
+    ExactNameOnly,
+    /// The distributed mode has no neighbour to ask yet.
+    #[error(
+        "no neighbour yet: no other peer found on the local network; check that other peers run with mode = distributed on the same discovery_port and discovery_group, or list some in peerX_neighbours"
+    )]
+    NoNeighbours,
+}
+
+/// What a search found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchResult {
+    pub files: Vec<FileEntry>,
+    /// In the distributed mode, the peers where the search ran out of
+    /// hops (their `file at ADDR` notices); empty with a tracker.
+    pub ran_out_at: Vec<SocketAddr>,
+    /// In the distributed mode, the answers received (several may list
+    /// one file); 0 with a tracker.
+    pub answers: usize,
 }
 
 #[derive(Debug)]
 pub enum Request {
-    Look(Vec<Criterion>, Sender<Result<Vec<FileEntry>, TrackerError>>),
+    /// A search; in the distributed mode, with this many hops instead of
+    /// `look_ttl`.
+    Look(Vec<Criterion>, Option<u8>, Sender<Result<SearchResult, TrackerError>>),
     GetFile(FileKey, Sender<Result<Vec<PeerAddr>, TrackerError>>),
     /// Tell the tracker what we hold now (a file appeared or completed).
     UpdateNow,
+    /// A download of this file starts: in the distributed mode its name
+    /// is what a search for its sources asks for.
+    Wanted(FileEntry),
 }
 
 pub fn spawn(
     settings: Settings,
+    tracker: SocketAddr,
     library: Arc<Library>,
     status: Arc<Mutex<TrackerStatus>>,
     requests: Receiver<Request>,
@@ -82,7 +110,7 @@ pub fn spawn(
     std::thread::Builder::new().name(format!("peer{}-tracker", settings.id)).spawn(move || {
         let mut backoff = Duration::from_millis(100);
         loop {
-            let lost = match Session::open(&settings, &library) {
+            let lost = match Session::open(&settings, tracker, &library) {
                 Ok(mut session) => {
                     backoff = Duration::from_millis(100);
                     {
@@ -125,9 +153,9 @@ pub fn spawn(
 
 fn refuse(request: Request, why: TrackerError) {
     match request {
-        Request::Look(_, reply) => drop(reply.send(Err(why))),
+        Request::Look(_, _, reply) => drop(reply.send(Err(why))),
         Request::GetFile(_, reply) => drop(reply.send(Err(why))),
-        Request::UpdateNow => {}
+        Request::UpdateNow | Request::Wanted(_) => {}
     }
 }
 
@@ -150,15 +178,13 @@ struct Session {
 }
 
 impl Session {
-    fn open(settings: &Settings, library: &Library) -> Result<Self, TrackerError> {
-        let unreachable =
-            |e: std::io::Error| TrackerError::Unreachable { addr: settings.tracker, message: e.to_string() };
-        let stream =
-            connect_from(settings.listen.ip(), settings.tracker, Duration::from_secs(3)).map_err(unreachable)?;
-        let link = Link::new(stream, settings.tracker).map_err(unreachable)?;
+    fn open(settings: &Settings, tracker: SocketAddr, library: &Library) -> Result<Self, TrackerError> {
+        let unreachable = |e: std::io::Error| TrackerError::Unreachable { addr: tracker, message: e.to_string() };
+        let stream = connect_from(settings.listen.ip(), tracker, Duration::from_secs(3)).map_err(unreachable)?;
+        let link = Link::new(stream, tracker).map_err(unreachable)?;
         let mut session = Self {
             link,
-            tracker: settings.tracker,
+            tracker,
             announced: Default::default(),
             no_substring: false,
             update_unanswered: false,
@@ -185,12 +211,7 @@ impl Session {
         let request = TrackerRequest::Announce { port: settings.listen.port(), seed, leech };
         match self.link.ask_owed(&request, Expect::Ok).map_err(|e| self.lost(e))? {
             TrackerReply::Ok => {
-                log::info!(
-                    "peer {}: announced {} file(s) to the tracker at {}",
-                    settings.id,
-                    keys.len(),
-                    settings.tracker
-                );
+                log::info!("peer {}: announced {} file(s) to the tracker at {}", settings.id, keys.len(), self.tracker);
                 self.announced = keys;
                 self.told_at = read_at;
                 Ok(())
@@ -317,9 +338,11 @@ impl Session {
             };
             let asked = request.is_some();
             match request {
-                Some(Request::Look(criteria, reply)) => {
-                    let _ = reply.send(self.look(criteria)?);
+                Some(Request::Look(criteria, _, reply)) => {
+                    let found = self.look(criteria)?;
+                    let _ = reply.send(found.map(|files| SearchResult { files, ..SearchResult::default() }));
                 }
+                Some(Request::Wanted(_)) => {}
                 Some(Request::GetFile(key, reply)) => {
                     let _ = reply.send(self.getfile(settings.listen, key)?);
                 }

@@ -56,7 +56,7 @@ pub fn settings(id: u32, tracker: SocketAddr, dir: &Path) -> Settings {
     Settings {
         id,
         listen: "127.0.0.1:0".parse().unwrap(),
-        tracker,
+        network: peer::engine::Network::Tracker(tracker),
         update_interval: Duration::from_millis(300),
         dir: dir.to_owned(),
         max_peers: 5,
@@ -107,7 +107,7 @@ impl Peer {
     }
 
     pub fn wait_connected(&self) {
-        self.wait("tracker connection", |e| e.snapshot().tracker.connected);
+        self.wait("tracker connection", |e| e.snapshot().tracker().unwrap().connected);
     }
 
     /// Waits until the folder is scanned and the tracker has been told
@@ -115,7 +115,9 @@ impl Peer {
     pub fn wait_sharing(&self) {
         self.wait("the first scan", |e| !e.snapshot().files.is_empty());
         let scanned = std::time::SystemTime::now();
-        self.wait("an announce after the scan", |e| e.snapshot().tracker.last_announce.is_some_and(|t| t >= scanned));
+        self.wait("an announce after the scan", |e| {
+            e.snapshot().tracker().unwrap().last_announce.is_some_and(|t| t >= scanned)
+        });
     }
 
     /// Searches until the tracker lists `name` (the seeder's announce is

@@ -11,11 +11,14 @@ use std::time::Instant;
 
 use common::FileKey;
 use common::layout::MAX_PIECES;
-use common::protocol::{FileName, Layouts, Limits, ParseError, PeerMessage};
+use common::protocol::{FileName, LanMessage, Layouts, Limits, ParseError, PeerMessage};
+use crossbeam_channel::Sender;
 use mio::net::TcpStream;
 
 use super::outbox::{Outbox, PieceAt, WriteError};
 use super::spread::Spread;
+use crate::engine::lan::Input;
+use crate::engine::lan::flood::LookBudget;
 use crate::engine::library::Library;
 use crate::engine::rate::RateLimits;
 use crate::engine::settings::Settings;
@@ -39,11 +42,26 @@ pub struct Context {
     /// Which pieces of complete files went out least often.
     spread: Spread,
     limits: Limits,
+    /// The distributed mode: where neighbours' messages go.
+    lan: Option<Sender<Input>>,
 }
 
 impl Context {
-    pub fn new(settings: &Settings, library: Arc<Library>, rates: Arc<RateLimits>) -> Self {
-        Self { limits: settings.limits(), settings: settings.clone(), library, rates, spread: Spread::default() }
+    pub fn new(settings: &Settings, library: Arc<Library>, rates: Arc<RateLimits>, lan: Option<Sender<Input>>) -> Self {
+        Self { limits: settings.limits(), settings: settings.clone(), library, rates, spread: Spread::default(), lan }
+    }
+}
+
+/// A connection that sent `announce listen`: the LAN coordinator hears
+/// when it closes.
+struct Neighbour {
+    addr: SocketAddr,
+    to: Sender<Input>,
+}
+
+impl Drop for Neighbour {
+    fn drop(&mut self) {
+        let _ = self.to.send(Input::Left(self.addr));
     }
 }
 
@@ -81,6 +99,10 @@ pub struct Conn {
     swarming: bool,
     /// A fatal error is being written; then the connection closes.
     closing: bool,
+    /// It joined this peer (distributed mode).
+    neighbour: Option<Neighbour>,
+    /// Bounds the searches it sends.
+    looks: LookBudget,
 }
 
 impl Conn {
@@ -99,7 +121,14 @@ impl Conn {
             malformed: 0,
             swarming: false,
             closing: false,
+            neighbour: None,
+            looks: LookBudget::new(now),
         }
+    }
+
+    /// A neighbour's link: it stays open while silent.
+    pub fn is_neighbour(&self) -> bool {
+        self.neighbour.is_some()
     }
 
     /// Whether a reply waits to be written (then only writability matters).
@@ -160,6 +189,42 @@ impl Conn {
             if self.closing {
                 return Outcome { close: true, ..Outcome::default() };
             }
+            if let Some(lan) = &ctx.lan {
+                match self.inbox.lan_line(&ctx.limits) {
+                    LanLine::NotLan => {}
+                    LanLine::Partial => match self.inbox.fill(&mut self.stream) {
+                        Ok(0) => return self.closed("the peer closed the connection"),
+                        Ok(_) => continue,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            return Outcome { read_blocked: true, ..Outcome::default() };
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return self.closed(&e.to_string()),
+                    },
+                    LanLine::Whole(message, used) => {
+                        self.inbox.consume(used);
+                        self.malformed = 0;
+                        let now = Instant::now();
+                        (self.last_message, self.last_progress) = (Some(now), now);
+                        self.lan_message(message, lan, now);
+                        budget = budget.saturating_sub(MESSAGE_COST);
+                        if budget == 0 && self.outbox.is_empty() {
+                            return Outcome { more: true, ..Outcome::default() };
+                        }
+                        continue;
+                    }
+                    LanLine::Bad(e, used) => {
+                        log::info!("{}: rejected: {e}", self.peer);
+                        self.malformed += 1;
+                        self.closing = self.malformed >= 3 || used.is_none();
+                        self.outbox.message(&PeerMessage::Error(e.to_string()));
+                        if let Some(used) = used {
+                            self.inbox.consume(used);
+                        }
+                        continue;
+                    }
+                }
+            }
             match self.inbox.next(&layouts) {
                 Ok(Some((message, used))) => {
                     self.malformed = 0;
@@ -192,6 +257,37 @@ impl Conn {
                     Err(e) => return self.closed(&e.to_string()),
                 },
             }
+        }
+    }
+
+    /// What a neighbour sends, in the distributed mode.
+    fn lan_message(&mut self, message: LanMessage, lan: &Sender<Input>, now: Instant) {
+        match message {
+            LanMessage::Join { port } => {
+                if self.neighbour.is_none() {
+                    let addr = SocketAddr::new(self.peer.ip(), port);
+                    let _ = lan.send(Input::Arrived(addr));
+                    self.neighbour = Some(Neighbour { addr, to: lan.clone() });
+                }
+                self.outbox.lan(&LanMessage::Ok);
+            }
+            LanMessage::Look(search) => {
+                if self.looks.take(now) {
+                    let from = self.neighbour.as_ref().map_or(self.peer, |n| n.addr);
+                    let _ = lan.send(Input::Look { search, from });
+                } else if self.looks.log_now(now) {
+                    log::warn!(
+                        "{}: over {} searches a second; {} dropped so far",
+                        self.peer,
+                        crate::engine::lan::flood::LOOKS_PER_SECOND,
+                        self.looks.dropped
+                    );
+                }
+            }
+            m @ (LanMessage::Found { .. } | LanMessage::NotFound { .. }) => {
+                let _ = lan.send(Input::Answer(m));
+            }
+            LanMessage::Ok => {}
         }
     }
 
@@ -312,6 +408,20 @@ struct Inbox {
     limits: Limits,
 }
 
+/// Where the front of the inbox stands for the distributed mode's lines.
+enum LanLine {
+    /// Not one of them: a peer message, or nothing.
+    NotLan,
+    /// One of them, not whole yet.
+    Partial,
+    Whole(LanMessage, usize),
+    /// Malformed (then the bytes to skip), or too long (`None`: close).
+    Bad(ParseError, Option<usize>),
+}
+
+/// The first words of the distributed mode's lines.
+const LAN_WORDS: [&[u8]; 3] = [b"announce", b"look", b"file"];
+
 /// `data` and `hashes` are replies: refused from their first word, so
 /// their payload is never buffered.
 const REFUSED: [&[u8]; 2] = [b"data", b"hashes"];
@@ -342,6 +452,42 @@ impl Inbox {
         let decoded = PeerMessage::decode(&self.buf[self.start..self.end], &self.limits, layouts)?;
         // Never `None`: `frame_len` and `decode` share their framing.
         decoded.map(Some).ok_or(ParseError::Malformed("a message framed whole decodes as incomplete"))
+    }
+
+    /// Takes a whole `announce`, `look` or `file` line off the front.
+    fn lan_line(&self, limits: &Limits) -> LanLine {
+        let pending = &self.buf[self.start..self.end];
+        let Some(from) = pending.iter().position(|b| !matches!(b, b'\0' | b'\r' | b'\n')) else {
+            return LanLine::NotLan;
+        };
+        let rest = &pending[from..];
+        let word_len = rest.iter().position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')).unwrap_or(rest.len());
+        let word = &rest[..word_len];
+        if word_len == rest.len() {
+            // No peer message starts as these do: wait for the whole word.
+            let prefix = LAN_WORDS.iter().any(|w| w.len() > word.len() && w[..word.len()].eq_ignore_ascii_case(word));
+            return if prefix || LAN_WORDS.iter().any(|w| w.eq_ignore_ascii_case(word)) {
+                LanLine::Partial
+            } else {
+                LanLine::NotLan
+            };
+        }
+        if !LAN_WORDS.iter().any(|w| w.eq_ignore_ascii_case(word)) {
+            return LanLine::NotLan;
+        }
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(end) => {
+                let line = rest[..end].strip_suffix(b"\r").unwrap_or(&rest[..end]);
+                match LanMessage::parse(line, limits) {
+                    Ok(m) => LanLine::Whole(m, from + end + 1),
+                    Err(e) => LanLine::Bad(e, Some(from + end + 1)),
+                }
+            }
+            None if rest.len() > limits.max_line => {
+                LanLine::Bad(ParseError::LineTooLong { limit: limits.max_line }, None)
+            }
+            None => LanLine::Partial,
+        }
     }
 
     fn starts_refused(&self) -> Option<String> {

@@ -1,6 +1,8 @@
 //! The peer server: serves `interested`, `have`, `getpieces` and
 //! `gethashes` for complete files and for the verified pieces of partial
-//! downloads, to at most [`MAX_CONNECTIONS`] peers at once.
+//! downloads, to at most [`MAX_CONNECTIONS`] peers at once. In the
+//! distributed mode it also takes what neighbours send (`announce
+//! listen`, `look`, `file at`) and hands it to the LAN coordinator.
 //!
 //! Threads, as in the tracker: one readiness thread (`reactor`, with
 //! `mio`) owns the listening socket and every connection, and a fixed
@@ -31,6 +33,7 @@ use mio::{Interest, Poll, Waker};
 
 use self::conn::{Context, Outcome};
 use self::reactor::{Done, Job, LISTENER, Reactor, WAKER};
+use super::lan::Input;
 use super::library::Library;
 use super::rate::RateLimits;
 use super::settings::Settings;
@@ -64,6 +67,7 @@ impl Server {
         library: Arc<Library>,
         stats: Stats,
         limits: Arc<RateLimits>,
+        lan: Option<Sender<Input>>,
     ) -> io::Result<Self> {
         let addr = listener.local_addr()?;
         // Listening again only deepens the queue.
@@ -73,7 +77,7 @@ impl Server {
         let poll = Poll::new()?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let ctx = Arc::new(Context::new(settings, library, limits));
+        let ctx = Arc::new(Context::new(settings, library, limits, lan));
         let (jobs_tx, jobs_rx) = unbounded::<Job>();
         let (done_tx, done_rx) = unbounded::<Done>();
         let id = settings.id;

@@ -71,6 +71,15 @@ impl Outbox {
         self.segments.push_back(Segment::Text(0..self.text.len()));
     }
 
+    /// Queues a line of the distributed mode (`ok`).
+    pub fn lan(&mut self, message: &common::protocol::LanMessage) {
+        debug_assert!(self.is_empty(), "one reply at a time");
+        self.text.clear();
+        // Writing into a Vec cannot fail.
+        let _ = message.write(&mut self.text);
+        self.segments.push_back(Segment::Text(0..self.text.len()));
+    }
+
     /// Queues `data KEY [I:<piece I> ...]` with the pieces of `file`.
     pub fn data(&mut self, key: FileKey, pieces: &[PieceAt], file: &Arc<File>) {
         debug_assert!(self.is_empty(), "one reply at a time");

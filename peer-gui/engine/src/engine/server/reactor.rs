@@ -283,7 +283,12 @@ impl Reactor {
         let idle: Vec<Token> = self
             .entries
             .iter()
-            .filter(|(_, e)| e.conn.as_ref().is_some_and(|c| now.duration_since(c.last_progress) >= IDLE_TIMEOUT))
+            .filter(|(_, e)| {
+                // A neighbour's link is silent between searches.
+                e.conn
+                    .as_ref()
+                    .is_some_and(|c| !c.is_neighbour() && now.duration_since(c.last_progress) >= IDLE_TIMEOUT)
+            })
             .map(|(t, _)| *t)
             .collect();
         for token in idle {
