@@ -10,11 +10,16 @@ use std::time::{Duration, Instant};
 use common::FileKey;
 use common::protocol::{Criterion, FileEntry, LanMessage, Search};
 
-/// A search seen within this is a duplicate (it came by another path).
-pub const SEEN_FOR: Duration = Duration::from_secs(30);
+/// A search seen within this is a duplicate (it came by another path: a
+/// flood crosses a LAN in milliseconds). The protocol has no search id,
+/// so the same search sent again later is a new one; its origin waits
+/// [`REPEAT_AFTER`] before sending the same criteria again.
+pub const SEEN_FOR: Duration = Duration::from_secs(2);
+/// [`SEEN_FOR`] and a margin for the time a search takes to reach a peer.
+pub const REPEAT_AFTER: Duration = Duration::from_secs(3);
 /// Searches remembered at most; the oldest go first. At 20 searches a
-/// second from each of 64 connections, 30 s would be 38,400.
-const MAX_SEEN: usize = 40_000;
+/// second from each of 64 connections, 2 s would be 2,560.
+const MAX_SEEN: usize = 10_000;
 
 /// Searches accepted per second from one connection, and in a burst.
 pub const LOOKS_PER_SECOND: u32 = 20;
@@ -268,7 +273,7 @@ mod tests {
         assert!(matches!(on_look(&look("a", 5), addr(2), &[], &mut seen, now), Step::Forward(_)));
         let again = on_look(&look("a", 3), addr(2), &[], &mut seen, now + Duration::from_secs(1));
         assert_eq!(again, Step::Drop(Dropped::Duplicate));
-        // Another name, or the same one 30 s later, is a new search.
+        // Another name, or the same one 2 s later, is a new search.
         assert!(matches!(on_look(&look("b", 5), addr(2), &[], &mut seen, now), Step::Forward(_)));
         assert!(matches!(on_look(&look("a", 5), addr(2), &[], &mut seen, now + SEEN_FOR), Step::Forward(_)));
         // Entries expire.

@@ -155,6 +155,7 @@ pub fn spawn(
         joining: HashSet::new(),
         seen: Seen::default(),
         searches: Vec::new(),
+        sent: HashMap::new(),
         known: HashMap::new(),
         answers,
         count,
@@ -181,6 +182,9 @@ struct Neighbour {
 /// A search of ours under way.
 struct Running {
     collector: Collector,
+    /// Not sent yet: the same criteria went out less than
+    /// [`flood::REPEAT_AFTER`] ago (peers would drop it as a duplicate).
+    pending: Option<(Instant, LanMessage)>,
     deadline: Instant,
     reply: Reply,
 }
@@ -211,6 +215,8 @@ struct Coordinator {
     joining: HashSet<SocketAddr>,
     seen: Seen,
     searches: Vec<Running>,
+    /// When each search of ours last went out, by criteria.
+    sent: HashMap<Vec<Criterion>, Instant>,
     known: HashMap<FileKey, Known>,
     answers: Answers,
     /// Neighbours linked, for discovery.
@@ -225,7 +231,7 @@ impl Coordinator {
         let rejoin = tick(self.lan.rediscover);
         self.join_listed();
         loop {
-            let deadline = self.searches.iter().map(|s| s.deadline).min();
+            let deadline = self.searches.iter().map(|s| s.pending.as_ref().map_or(s.deadline, |p| p.0)).min();
             let expiry = deadline.map_or_else(never, |d| after(d.saturating_duration_since(Instant::now())));
             select! {
                 recv(stop) -> _ => return,
@@ -303,14 +309,28 @@ impl Coordinator {
     }
 
     fn search(&mut self, criteria: Vec<Criterion>, hops: Option<u8>, reply: Reply) {
+        let now = Instant::now();
+        self.sent.retain(|_, t| now.saturating_duration_since(*t) < flood::REPEAT_AFTER);
+        let at = self.sent.get(&criteria).map_or(now, |t| *t + flood::REPEAT_AFTER);
+        self.sent.insert(criteria.clone(), at);
         let search = Search { criteria: criteria.clone(), ttl: hops.unwrap_or(self.lan.look_ttl), origin: self.me() };
-        self.seen.first_time(&search, Instant::now());
         let look = LanMessage::Look(search);
+        let collector = Collector::new(criteria, self.me());
+        let mut running = Running { collector, pending: Some((at, look)), deadline: at + self.lan.collect, reply };
+        if at <= now {
+            self.send_search(&mut running);
+        }
+        self.searches.push(running);
+    }
+
+    fn send_search(&mut self, running: &mut Running) {
+        let Some((_, look)) = running.pending.take() else { return };
+        if let LanMessage::Look(search) = &look {
+            self.seen.first_time(search, Instant::now());
+        }
         for addr in self.linked().collect::<Vec<_>>() {
             self.send(addr, &look);
         }
-        let collector = Collector::new(criteria, self.me());
-        self.searches.push(Running { collector, deadline: Instant::now() + self.lan.collect, reply });
     }
 
     /// Sends on the link to `addr`; a link that fails drops the neighbour.
@@ -520,9 +540,14 @@ impl Coordinator {
     }
 
     fn finish_due(&mut self, now: Instant) {
-        let (due, running): (Vec<Running>, Vec<Running>) =
-            std::mem::take(&mut self.searches).into_iter().partition(|s| s.deadline <= now);
-        self.searches = running;
+        let mut searches = std::mem::take(&mut self.searches);
+        for s in &mut searches {
+            if s.pending.as_ref().is_some_and(|p| p.0 <= now) {
+                self.send_search(s);
+            }
+        }
+        let (due, running): (Vec<Running>, Vec<Running>) = searches.into_iter().partition(|s| s.deadline <= now);
+        self.searches.extend(running);
         for s in due {
             self.finish(s);
         }
