@@ -244,8 +244,7 @@ impl Engine {
                 let status = Arc::new(Mutex::new(LanStatus { neighbours: Vec::new(), discovery: DiscoveryState::Off }));
                 threads.extend(
                     lan::spawn(
-                        &settings,
-                        lan,
+                        (&settings, lan),
                         library.clone(),
                         (lan_tx, lan_rx),
                         tracker_rx,

@@ -99,10 +99,10 @@ pub struct LanStatus {
     pub discovery: DiscoveryState,
 }
 
-/// Starts discovery and the coordinator; they end when `stop` closes.
+/// Starts discovery and the coordinator with `lan`, this peer's
+/// distributed settings; they end when `stop` closes.
 pub fn spawn(
-    settings: &Settings,
-    lan: &Lan,
+    (settings, lan): (&Settings, &Lan),
     library: Arc<Library>,
     (inputs_tx, inputs): (Sender<Input>, Receiver<Input>),
     requests: Receiver<Request>,
