@@ -67,9 +67,11 @@ install-desktop: build
 	sed -e 's|@BIN@|$(CURDIR)/target/release/peer-gui|' -e 's|@DIR@|$(CURDIR)|' install/eirb2share-peer.desktop > $(HOME)/.local/share/applications/eirb2share-peer.desktop
 	@echo "installed $(HOME)/.local/share/applications/eirb2share-peer.desktop"
 
-## Every peer of install/peers/config.ini in one app, one tab each.
+## Every peer of PEERS_CONFIG in one app, one tab each; with
+## PEERS_CONFIG=install/peers/config-distributed.ini they need no tracker.
+PEERS_CONFIG ?= install/peers/config.ini
 run_peers: build
-	./target/release/peer-gui --config install/peers/config.ini
+	./target/release/peer-gui --config $(PEERS_CONFIG)
 
 ## Installs and starts the tracker as a systemd service (needs root).
 install-tracker-service: build

@@ -23,7 +23,7 @@ use parking_lot::Mutex;
 
 use self::view::search::Availability;
 use self::view::{Command, Inputs, TabState};
-use peer::engine::{DownloadState, Engine, TrackerError};
+use peer::engine::{DownloadState, Engine, Network, TrackerError};
 
 pub use self::persist::Persisted;
 
@@ -285,9 +285,15 @@ fn poll_background(tab: &mut Tab, ctx: &egui::Context, repaint: &Repaint) {
     }
 }
 
-/// Search words: protocol criteria, or plain words (names containing them).
-pub fn parse_query(text: &str) -> Result<Vec<Criterion>, String> {
-    common::protocol::parse_query(text).map_err(|e| e.to_string())
+/// Search words: protocol criteria, or plain words (names containing
+/// them; in the distributed mode, which searches by exact name, the
+/// whole name).
+pub fn parse_query(text: &str, network: &Network) -> Result<Vec<Criterion>, String> {
+    match network {
+        Network::Tracker(_) => common::protocol::parse_query(text),
+        Network::Lan(_) => common::protocol::parse_exact_query(text),
+    }
+    .map_err(|e| e.to_string())
 }
 
 /// Work off the UI thread: it may send replies as it goes, and returns
@@ -314,10 +320,14 @@ fn run(tab: &mut Tab, command: Command, ctx: &egui::Context, repaint: &Repaint) 
     };
     match command {
         Command::Search if tab.state.searching => {}
-        Command::Search => match parse_query(&tab.state.query) {
+        Command::Search => match parse_query(&tab.state.query, &tab.engine.settings().network) {
             Ok(criteria) => {
                 tab.state.searching = true;
-                tab.state.say(true, "Searching...");
+                let news = match tab.engine.settings().network {
+                    Network::Tracker(_) => "Searching...",
+                    Network::Lan(_) => "Searching the local network (a few seconds)...",
+                };
+                tab.state.say(true, news);
                 // A newer search stops this one's holder queries, and its
                 // late answers are dropped.
                 let search = tab.search.fetch_add(1, Ordering::SeqCst) + 1;

@@ -251,7 +251,7 @@ pub fn layout(ui: &mut Ui, inputs: Inputs<'_>, state: &mut TabState, selected: &
         }
     });
     egui::CentralPanel::default().show(ui, |ui| {
-        search::search_bar(ui, state, &mut commands);
+        search::search_bar(ui, state, snapshot.lan().is_some(), &mut commands);
         ui.add_space(4.0);
         let main = [
             (MainView::Transfers, format!("Transfers ({})", snapshot.downloads.len())),

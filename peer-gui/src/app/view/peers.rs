@@ -1,13 +1,18 @@
 //! Every peer this tab's peer is connected to, both ways: address, the
-//! file, what it is doing and the rates.
+//! file, what it is doing and the rates; in the distributed mode, its
+//! neighbours first.
 
 use eframe::egui::{self, Ui};
 use egui_extras::{Column, TableBuilder};
-use peer::engine::{Activity, Direction, Snapshot};
+use peer::engine::{Activity, Direction, How, LanStatus, Snapshot};
 
 use super::human_rate;
 
 pub fn peers(ui: &mut Ui, snapshot: &Snapshot) {
+    if let Some(lan) = snapshot.lan() {
+        neighbours(ui, lan);
+        ui.separator();
+    }
     let connections = &snapshot.transfers.connections;
     if connections.is_empty() {
         ui.weak("No peer connected.");
@@ -42,4 +47,25 @@ pub fn peers(ui: &mut Ui, snapshot: &Snapshot) {
                 row.col(|ui| drop(ui.label(human_rate(c.up.rate))));
             });
         });
+}
+
+/// The neighbours on the LAN: where, how they came, for how long.
+fn neighbours(ui: &mut Ui, lan: &LanStatus) {
+    if lan.neighbours.is_empty() {
+        ui.weak("No neighbour yet: looking for peers on the local network.");
+        return;
+    }
+    ui.horizontal_wrapped(|ui| {
+        ui.strong(format!("Neighbours ({})", lan.neighbours.len()));
+        for n in &lan.neighbours {
+            let how = match n.how {
+                How::Discovered => "found by discovery",
+                How::Listed => "listed in the configuration",
+                How::JoinedUs => "joined us",
+            };
+            let since = n.since.elapsed().map_or(0, |d| d.as_secs());
+            let since = if since < 120 { format!("{since} s") } else { format!("{} min", since / 60) };
+            ui.label(n.addr.to_string()).on_hover_text(format!("{how}, neighbour for {since}"));
+        }
+    });
 }

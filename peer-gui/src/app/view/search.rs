@@ -23,13 +23,19 @@ pub fn field_id() -> egui::Id {
     egui::Id::unique("search-field")
 }
 
-pub fn search_bar(ui: &mut Ui, state: &mut TabState, commands: &mut Vec<Command>) {
+/// `lan`: the distributed mode, which searches by whole file name.
+pub fn search_bar(ui: &mut Ui, state: &mut TabState, lan: bool, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
         let label = ui.label("Search");
+        let hint = if lan {
+            r#"a whole file name such as holiday.zip (the local network searches exact names), or a result line"#
+        } else {
+            r#"words, filename="a.txt" filesize>"1048576", or a result line"#
+        };
         let field = ui.add(
             egui::TextEdit::singleline(&mut state.query)
                 .id(field_id())
-                .hint_text(r#"words, filename="a.txt" filesize>"1048576", or a result line"#)
+                .hint_text(hint)
                 .desired_width((ui.available_width() - 160.0).max(120.0)),
         );
         let field = field.labelled_by(label.id);
@@ -58,10 +64,10 @@ fn availability(ui: &mut Ui, a: Option<&Availability>) {
         Some(Availability::NotAsked) => drop(ui.weak("-").on_hover_text("not asked: narrow the search to see it")),
         Some(Availability::Holders(0)) => {
             ui.label(RichText::new("gone").color(ui.visuals().warn_fg_color))
-                .on_hover_text("the tracker lists no peer holding it any more");
+                .on_hover_text("no peer is known to hold it any more");
         }
         Some(Availability::Holders(n)) => {
-            ui.label(plural(*n, "peer")).on_hover_text("peers holding it, as the tracker says");
+            ui.label(plural(*n, "peer")).on_hover_text("peers holding it, as the tracker or the answers say");
         }
         Some(Availability::Unknown(why)) => drop(ui.weak("?").on_hover_text(why.as_str())),
     }
