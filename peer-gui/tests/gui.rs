@@ -248,3 +248,34 @@ fn each_tab_remembers_its_views_by_peer() {
     again.run_steps(1);
     assert!(has_text(&again, "Nothing shared yet"), "the shared view is shown");
 }
+
+#[test]
+fn the_distributed_mode_shows_neighbours_and_searches_a_plain_name() {
+    // A seeder with no tracker, and the app's peer listing it.
+    let lan = |neighbours| peer::engine::Lan { discovery_port: 0, neighbours, ..Default::default() };
+    let seed_dir = tempfile::tempdir().unwrap();
+    std::fs::write(seed_dir.path().join("lan.txt"), b"found hop by hop").unwrap();
+    let mut s = settings(1, "127.0.0.1:1".parse().unwrap(), seed_dir.path());
+    s.network = peer::engine::Network::Lan(lan(Vec::new()));
+    let seeder = Peer::with_settings(s, seed_dir);
+    seeder.wait("the first scan", |e| !e.snapshot().files.is_empty());
+    let seeder_addr = seeder.engine.settings().listen;
+
+    let dir = tempfile::tempdir().unwrap();
+    let events = Events::default();
+    let changes = events.subscribe();
+    let mut s = settings(7, "127.0.0.1:1".parse().unwrap(), dir.path());
+    s.network = peer::engine::Network::Lan(lan(vec![seeder_addr]));
+    let engine = Engine::with_listener(s, TcpListener::bind("127.0.0.1:0").unwrap(), events).unwrap();
+    let app = App::new(vec![Tab::new(engine)], LogLines::default(), Repaint::default());
+    let mut h = Harness::builder().with_size([1100.0, 800.0]).build_ui_state(|ui, app: &mut App| app.draw(ui), app);
+    until(&mut h, &changes, "the neighbour in the status bar", |h| has_text(h, "LAN: 1 neighbour"));
+    h.query_all_by_label_contains("Peers (").next().expect("the Peers view").click();
+    until(&mut h, &changes, "the neighbour listed", |h| has_text(h, &seeder_addr.to_string()));
+
+    // A plain word is the whole name in this mode.
+    type_in_search(&mut h, "lan.txt");
+    h.get_by_role_and_label(Role::Button, "Search").click();
+    until(&mut h, &changes, "the result row", |h| has_text(h, "Results (1)") && has_text(h, "lan.txt"));
+    until(&mut h, &changes, "the result's availability", |h| has_text(h, "1 peer"));
+}
