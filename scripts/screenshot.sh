@@ -104,4 +104,26 @@ click 50 "$VIEWS_Y" 0.3
 xdotool windowsize --sync "$win" 640 560 || xdotool windowsize "$win" 640 560
 sleep 1.5
 shot narrow
+
+# The distributed mode: no tracker. Everything above stops but Xvfb; three
+# headless peers and the app (peer 4, with a fresh home) find each other
+# on the loopback multicast group, then the app searches a plain name.
+for p in "${pids[@]:1}"; do kill "$p" 2>/dev/null || true; done
+for p in "${pids[@]:1}"; do wait "$p" 2>/dev/null || true; done
+pids=("${pids[0]}")
+sed -e "s|^peer4_directory_path = .*|peer4_directory_path = $work/peer4|" install/peers/config-distributed.ini >"$work/lan.ini"
+for x in 1 2 3; do
+  ./target/release/peer --config "$work/lan.ini" --peer "$x" share >"$work/lan$x.log" 2>&1 & pids+=($!)
+done
+XDG_DATA_HOME=$work/lan-home ./target/release/peer-gui --config "$work/lan.ini" --peer 4 >"$work/gui-lan.log" 2>&1 & pids+=($!)
+win=$(window "Eirb2Share")
+sleep 4
+xdotool windowfocus --sync "$win"
+click 300 20 0.2
+xdotool key ctrl+f
+xdotool type --delay 20 'notes.txt'
+xdotool key Return
+sleep 4.5
+click "$PEERS_X" "$PANE_Y" 1
+shot lan
 echo "screenshots: ${shots[*]}"

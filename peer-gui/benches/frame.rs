@@ -90,6 +90,7 @@ fn connections() -> Vec<ConnectionInfo> {
                 key: Some(entry(20_000 + i as usize % 20, 0).key),
                 down: flow(if i % 2 == 0 { 1e6 } else { 0.0 }),
                 up: flow(if i % 2 == 1 { 5e5 } else { 0.0 }),
+                neighbour: None,
             }
         })
         .collect()

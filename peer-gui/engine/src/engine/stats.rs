@@ -56,6 +56,9 @@ pub struct ConnectionInfo {
     pub key: Option<FileKey>,
     pub down: Flow,
     pub up: Flow,
+    /// In the distributed mode, a neighbour's link to us: the address it
+    /// listens on (searches come this way; files on other connections).
+    pub neighbour: Option<SocketAddr>,
 }
 
 impl ConnectionInfo {
@@ -136,6 +139,7 @@ struct Live {
     peer: SocketAddr,
     direction: Direction,
     file: Mutex<Option<(FileKey, FileName)>>,
+    neighbour: Mutex<Option<SocketAddr>>,
     down: Counter,
     up: Counter,
 }
@@ -172,6 +176,7 @@ impl Stats {
             peer,
             direction,
             file: Mutex::default(),
+            neighbour: Mutex::default(),
             down: Counter::default(),
             up: Counter::default(),
         });
@@ -196,6 +201,11 @@ impl Connection {
         if file.as_ref().is_none_or(|(k, _)| k != key) {
             *file = Some((key.clone(), name.clone()));
         }
+    }
+
+    /// The connection is the link of the neighbour listening at `addr`.
+    pub fn set_neighbour(&self, addr: SocketAddr) {
+        *self.live.neighbour.lock() = Some(addr);
     }
 
     /// Piece bytes received (verified or not: they crossed the link).
@@ -260,6 +270,7 @@ impl Sampler {
                 file: file.map(|(_, n)| n),
                 down: Flow { bytes: down.0, pieces: down.1, rate: down_rate },
                 up: Flow { bytes: up.0, pieces: up.1, rate: up_rate },
+                neighbour: *l.neighbour.lock(),
             });
         }
         connections.sort_by_key(|c| (c.direction == Direction::Incoming, c.peer));

@@ -36,13 +36,14 @@ pub fn peers(ui: &mut Ui, snapshot: &Snapshot) {
                 let c = &connections[row.index()];
                 row.col(|ui| drop(ui.label(c.peer.to_string())));
                 row.col(|ui| drop(ui.add(egui::Label::new(c.file.as_ref().map_or("-", |f| f.as_str())).truncate())));
-                let doing = match (c.activity(), c.direction) {
-                    (Activity::Downloading, _) => "sending to us",
-                    (Activity::Uploading, _) => "fetching from us",
-                    (Activity::Idle, Direction::Outgoing) => "idle (we fetch from it)",
-                    (Activity::Idle, Direction::Incoming) => "idle (it fetches from us)",
+                let doing = match (c.activity(), c.direction, c.neighbour) {
+                    (Activity::Downloading, ..) => "sending to us".to_owned(),
+                    (Activity::Uploading, ..) => "fetching from us".to_owned(),
+                    (Activity::Idle, Direction::Incoming, Some(at)) => format!("neighbour {at}: its searches"),
+                    (Activity::Idle, Direction::Outgoing, _) => "idle (we fetch from it)".to_owned(),
+                    (Activity::Idle, Direction::Incoming, None) => "idle (it fetches from us)".to_owned(),
                 };
-                row.col(|ui| drop(ui.label(doing)));
+                row.col(|ui| drop(ui.add(egui::Label::new(doing).truncate())));
                 row.col(|ui| drop(ui.label(human_rate(c.down.rate))));
                 row.col(|ui| drop(ui.label(human_rate(c.up.rate))));
             });

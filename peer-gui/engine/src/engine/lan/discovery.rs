@@ -23,6 +23,9 @@ use super::Input;
 const FIRST_ASKS: [Duration; 3] = [Duration::ZERO, Duration::from_secs(1), Duration::from_secs(3)];
 /// How often the stop channel is looked at while waiting for datagrams.
 const POLL: Duration = Duration::from_millis(250);
+/// Answers to the group at most this often: a flood of asks must not
+/// become a flood of answers (an asker missed asks again within seconds).
+const ANSWER_EVERY: Duration = Duration::from_millis(250);
 
 /// What discovery needs to know.
 #[derive(Debug, Clone)]
@@ -77,6 +80,7 @@ pub fn run(
     let mut asks = FIRST_ASKS.iter().map(|&d| started + d).collect::<Vec<_>>().into_iter();
     let mut next_ask = asks.next();
     let mut malformed_logged = None::<Instant>;
+    let mut answered = None::<Instant>;
     let mut buf = [0; MAX_DATAGRAM + 1];
     loop {
         if !matches!(stop.try_recv(), Err(crossbeam_channel::TryRecvError::Empty)) {
@@ -118,7 +122,10 @@ pub fn run(
             Ok(Discovery::Neighbourhood { .. }) if from == SocketAddr::new(config.me.ip(), config.port) => {}
             Ok(Discovery::Neighbourhood { .. }) => {
                 let answer = Discovery::answer(config.me.port());
-                send(socket, &answer, group);
+                if answered.is_none_or(|t| t.elapsed() >= ANSWER_EVERY) {
+                    answered = Some(Instant::now());
+                    send(socket, &answer, group);
+                }
                 // A peer asking from a port of its own hears only there.
                 if from.port() != config.port {
                     send(socket, &answer, from);

@@ -267,6 +267,7 @@ impl Conn {
                 if self.neighbour.is_none() {
                     let addr = SocketAddr::new(self.peer.ip(), port);
                     let _ = lan.send(Input::Arrived(addr));
+                    self.stats.set_neighbour(addr);
                     self.neighbour = Some(Neighbour { addr, to: lan.clone() });
                 }
                 self.outbox.lan(&LanMessage::Ok);
