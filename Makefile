@@ -26,9 +26,11 @@ bench-key:
 	$(CARGO) bench -p common --bench key
 
 ## Fuzz the peer/tracker decoders (needs cargo-fuzz; see README).
+## FUZZ_TARGET=lan fuzzes the distributed mode's codec instead.
 FUZZ_RUNS ?= 1000000
+FUZZ_TARGET ?= decode
 fuzz:
-	cd common && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode -- -runs=$(FUZZ_RUNS)
+	cd common && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $(FUZZ_TARGET) -- -runs=$(FUZZ_RUNS)
 
 ## The tracker in the foreground with the shipped config (127.0.0.100:5000).
 run_tracker:
