@@ -37,13 +37,18 @@ pub fn peers(ui: &mut Ui, snapshot: &Snapshot) {
                 row.col(|ui| drop(ui.label(c.peer.to_string())));
                 row.col(|ui| drop(ui.add(egui::Label::new(c.file.as_ref().map_or("-", |f| f.as_str())).truncate())));
                 let doing = match (c.activity(), c.direction, c.neighbour) {
-                    (Activity::Downloading, ..) => "sending to us".to_owned(),
-                    (Activity::Uploading, ..) => "fetching from us".to_owned(),
-                    (Activity::Idle, Direction::Incoming, Some(at)) => format!("neighbour {at}: its searches"),
-                    (Activity::Idle, Direction::Outgoing, _) => "idle (we fetch from it)".to_owned(),
-                    (Activity::Idle, Direction::Incoming, None) => "idle (it fetches from us)".to_owned(),
+                    (Activity::Downloading, ..) => "sending to us",
+                    (Activity::Uploading, ..) => "fetching from us",
+                    (Activity::Idle, Direction::Incoming, Some(_)) => "neighbour link",
+                    (Activity::Idle, Direction::Outgoing, _) => "idle (we fetch from it)",
+                    (Activity::Idle, Direction::Incoming, None) => "idle (it fetches from us)",
                 };
-                row.col(|ui| drop(ui.add(egui::Label::new(doing).truncate())));
+                row.col(|ui| {
+                    let label = ui.label(doing);
+                    if let Some(at) = c.neighbour {
+                        label.on_hover_text(format!("the link neighbour {at} sends its searches on"));
+                    }
+                });
                 row.col(|ui| drop(ui.label(human_rate(c.down.rate))));
                 row.col(|ui| drop(ui.label(human_rate(c.up.rate))));
             });
