@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test fmt-check clippy unit bench-key bench-tracker bench-download bench-swarm bench-frame screenshot run run_peers install-desktop fuzz clean run_tracker install-tracker-service
+.PHONY: all build test fmt-check clippy unit bench-key bench-tracker bench-download bench-swarm bench-frame bench-lan screenshot run run_peers install-desktop fuzz clean run_tracker install-tracker-service
 
 all: build
 
@@ -55,6 +55,11 @@ bench-swarm:
 	$(CARGO) build --release -p tracker
 	@/usr/bin/python3 -c 'import libtorrent' 2>/dev/null || apt-get install -y python3-libtorrent || sudo apt-get install -y python3-libtorrent
 	$(CARGO) bench -p peer --bench swarm
+
+## LAN mode: time for 5 peers to find each other by multicast, and
+## search latency through a 4-hop chain of neighbours (loopback).
+bench-lan:
+	$(CARGO) bench -p peer --bench lan
 
 ## Frame time of the app with 10,000 files and 20 downloads, under Xvfb.
 bench-frame:
