@@ -72,6 +72,7 @@ fn neighbours(ui: &mut Ui, lan: &LanStatus) {
             let since = n.since.elapsed().map_or(0, |d| d.as_secs());
             let since = if since < 120 { format!("{since} s") } else { format!("{} min", since / 60) };
             ui.label(n.addr.to_string()).on_hover_text(format!("{how}, neighbour for {since}"));
+            ui.weak(format!("({since})"));
         }
     });
 }
