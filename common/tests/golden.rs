@@ -382,4 +382,8 @@ fn user_queries_mix_criteria_and_words() {
     assert_eq!(q, vec![Criterion::name_contains("report").unwrap(), Criterion::Size(Cmp::Gt, 10)]);
     assert!(parse_query("filesize>\"big\"").is_err());
     assert_eq!(parse_query("   ").unwrap(), vec![]);
+    // The distributed mode's: a bare word is the whole name.
+    let q = common::protocol::parse_exact_query(r#"report.pdf filesize>"10""#).unwrap();
+    assert_eq!(q, vec![Criterion::Name(FileName::new("report.pdf").unwrap()), Criterion::Size(Cmp::Gt, 10)]);
+    assert!(common::protocol::parse_exact_query(".hidden/../x").is_err());
 }

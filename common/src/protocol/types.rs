@@ -289,26 +289,19 @@ impl Criterion {
 /// [`parse_query`] for the distributed mode, which searches by exact
 /// name: a bare word is the whole name (`filename="WORD"`).
 pub fn parse_exact_query(text: &str) -> Result<Vec<Criterion>, ParseError> {
-    text.split_whitespace()
-        .map(|word| {
-            if word.contains(['=', '<', '>', '~']) {
-                Criterion::parse(word.as_bytes())
-            } else {
-                FileName::new(word).map(Criterion::Name)
-            }
-        })
-        .collect()
+    parse_words(text, |word| FileName::new(word).map(Criterion::Name))
 }
 
 pub fn parse_query(text: &str) -> Result<Vec<Criterion>, ParseError> {
+    parse_words(text, |word| {
+        Criterion::name_contains(word).ok_or_else(|| ParseError::BadCriterion(snippet(word.as_bytes())))
+    })
+}
+
+/// Criteria as written, and `bare` for the words that are not.
+fn parse_words(text: &str, bare: impl Fn(&str) -> Result<Criterion, ParseError>) -> Result<Vec<Criterion>, ParseError> {
     text.split_whitespace()
-        .map(|word| {
-            if word.contains(['=', '<', '>', '~']) {
-                Criterion::parse(word.as_bytes())
-            } else {
-                Criterion::name_contains(word).ok_or_else(|| ParseError::BadCriterion(snippet(word.as_bytes())))
-            }
-        })
+        .map(|word| if word.contains(['=', '<', '>', '~']) { Criterion::parse(word.as_bytes()) } else { bare(word) })
         .collect()
 }
 
