@@ -59,6 +59,11 @@ fn a_download_that_cannot_fit_fails_at_once_and_leaves_nothing() {
     // The key cache and the transfers history (which records the failure)
     // are the folder's bookkeeping, not the download's.
     let bookkeeping = [".eirb2share-keys", ".eirb2share-history"];
+    // The history is saved once the failure is published: wait for it.
+    leecher.wait("the history saved", |_| {
+        let names = names(leecher.dir.path());
+        names.iter().any(|n| n == ".eirb2share-history") && !names.iter().any(|n| n.contains(".tmp"))
+    });
     let left: Vec<String> =
         names(leecher.dir.path()).into_iter().filter(|n| !bookkeeping.contains(&n.as_str())).collect();
     assert!(left.is_empty(), "nothing left behind: {left:?}");
