@@ -283,15 +283,15 @@ impl Criterion {
     }
 }
 
-/// A user's search, as typed: protocol criteria (`filename="x"`,
-/// `filesize>"1048576"`, `filename~"x"`, ...) and plain words, which
-/// search names containing them; all combined with AND.
 /// [`parse_query`] for the distributed mode, which searches by exact
 /// name: a bare word is the whole name (`filename="WORD"`).
 pub fn parse_exact_query(text: &str) -> Result<Vec<Criterion>, ParseError> {
     parse_words(text, |word| FileName::new(word).map(Criterion::Name))
 }
 
+/// A user's search, as typed: protocol criteria (`filename="x"`,
+/// `filesize>"1048576"`, `filename~"x"`, ...) and plain words, which
+/// search names containing them; all combined with AND.
 pub fn parse_query(text: &str) -> Result<Vec<Criterion>, ParseError> {
     parse_words(text, |word| {
         Criterion::name_contains(word).ok_or_else(|| ParseError::BadCriterion(snippet(word.as_bytes())))

@@ -254,6 +254,9 @@ fn malformed_and_flooding_searches_are_refused_without_harm() {
         "look [filename=\"f.txt\"] 5".to_owned(),
         "file at".to_owned(),
         "announce listen 0".to_owned(),
+        // Longer than any search of this mode (16 KiB), or too many items.
+        format!("look [filename=\"f.txt\"{}] 5 {o}", " filesize>\"1\"".repeat(2000)),
+        format!("file at {o} have f.txt 4 4096 {} seeders [{}]", "a".repeat(32), vec![o.to_string(); 300].join(" ")),
     ] {
         let raw = TcpStream::connect(me).unwrap();
         raw.set_read_timeout(Some(TIMEOUT)).unwrap();

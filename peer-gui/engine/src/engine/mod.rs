@@ -209,7 +209,9 @@ impl Engine {
         let library = Arc::new(Library::open(&settings.dir, settings.piece_size)?);
         let stats = stats::Stats::new(events.clone());
         let limits = RateLimits::new(settings.max_upload_rate, settings.max_download_rate);
-        let (lan_tx, lan_rx) = unbounded();
+        // Bounded: a peer flooding faster than the coordinator works
+        // loses its messages, not our memory.
+        let (lan_tx, lan_rx) = bounded(lan::QUEUE);
         let lan_inputs = matches!(settings.network, Network::Lan(_)).then(|| lan_tx.clone());
         let server =
             server::Server::start(listener, &settings, library.clone(), stats.clone(), limits.clone(), lan_inputs)

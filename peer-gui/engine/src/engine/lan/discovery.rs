@@ -117,9 +117,6 @@ pub fn run(
             Ok(d) if !d.is_ours() => {
                 log::debug!("peer {}: discovery from {from} of another application or version ignored", config.peer);
             }
-            // Our own ask, looped back (on one machine, each peer sends
-            // from its own 127.0.0.X).
-            Ok(Discovery::Neighbourhood { .. }) if from == SocketAddr::new(config.me.ip(), config.port) => {}
             Ok(Discovery::Neighbourhood { .. }) => {
                 let answer = Discovery::answer(config.me.port());
                 if answered.is_none_or(|t| t.elapsed() >= ANSWER_EVERY) {
@@ -132,6 +129,7 @@ pub fn run(
                 }
             }
             Ok(Discovery::Neighbour { port, .. }) => {
+                // Our own answers come back too: the coordinator knows itself.
                 let heard = SocketAddr::new(from.ip(), port);
                 if heard != config.me && coordinator.send(Input::Heard(heard)).is_err() {
                     return;

@@ -21,8 +21,18 @@ pub const REPEAT_AFTER: Duration = Duration::from_secs(3);
 /// second from each of 64 connections, 2 s would be 2,560.
 const MAX_SEEN: usize = 10_000;
 
-/// Searches accepted per second from one connection, and in a burst.
+/// Searches and answers taken per second from one IP address, and in a
+/// burst.
 pub const LOOKS_PER_SECOND: u32 = 20;
+
+/// Lines of this mode are short: a search holds a name and a few
+/// criteria, an answer a few addresses. Longer ones are refused, so a
+/// search forwarded to every neighbour cannot weigh a megabyte.
+pub const LAN_LIMITS: common::protocol::Limits =
+    common::protocol::Limits { max_line: 16 * 1024, max_items: 256, max_message: 16 * 1024 };
+
+/// Criteria in a search at most (more are dropped unanswered).
+pub const MAX_CRITERIA: usize = 8;
 
 /// A token bucket bounding the searches taken from one connection.
 #[derive(Debug, Clone)]
@@ -50,6 +60,12 @@ impl LookBudget {
         }
         self.dropped += 1;
         false
+    }
+
+    /// Refilled: as good as a new one.
+    pub fn is_full(&self, now: Instant) -> bool {
+        let rate = f64::from(LOOKS_PER_SECOND);
+        self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * rate >= rate
     }
 
     /// Whether to log the drops now: at most once a second.
@@ -92,6 +108,12 @@ pub enum Dropped {
     Duplicate,
     /// No `filename="NAME"`: this mode answers exact names only.
     NotExactName,
+    /// More than [`MAX_CRITERIA`] criteria.
+    TooManyCriteria,
+    /// An origin no peer could be: unspecified, multicast, broadcast, or
+    /// loopback seen from a peer that is not on loopback (answers would
+    /// go to a service of the answering host).
+    BadOrigin,
 }
 
 /// The step for `search`, received by the peer listening at `me` that
@@ -100,8 +122,14 @@ pub fn on_look(search: &Search, me: SocketAddr, held: &[Held], seen: &mut Seen, 
     if search.origin == me {
         return Step::Drop(Dropped::Ours);
     }
+    if !origin_ok(search.origin, me) {
+        return Step::Drop(Dropped::BadOrigin);
+    }
     if search.exact_name().is_none() {
         return Step::Drop(Dropped::NotExactName);
+    }
+    if search.criteria.len() > MAX_CRITERIA {
+        return Step::Drop(Dropped::TooManyCriteria);
     }
     if !seen.first_time(search, now) {
         return Step::Drop(Dropped::Duplicate);
@@ -115,6 +143,14 @@ pub fn on_look(search: &Search, me: SocketAddr, held: &[Held], seen: &mut Seen, 
     }
 }
 
+/// Whether answers may be sent to `origin`, for a peer listening at `me`.
+fn origin_ok(origin: SocketAddr, me: SocketAddr) -> bool {
+    let ip = origin.ip();
+    let broadcast = matches!(ip, std::net::IpAddr::V4(v4) if v4.is_broadcast());
+    let unusable = ip.is_unspecified() || ip.is_multicast() || broadcast || origin.port() == 0;
+    !unusable && (!ip.is_loopback() || me.ip().is_loopback() || me.ip().is_unspecified())
+}
+
 /// `file at ME have ...`: a seeder lists itself in `seeders`, a peer
 /// still downloading in `leechers`.
 pub fn answer(me: SocketAddr, held: &Held) -> LanMessage {
@@ -122,22 +158,24 @@ pub fn answer(me: SocketAddr, held: &Held) -> LanMessage {
     LanMessage::Found { at: me, file: held.entry.clone(), seeders, leechers }
 }
 
-/// Searches seen lately, by origin and criteria (the TTL differs by path).
+/// Searches seen lately, by a hash of their origin and criteria (the TTL
+/// differs by path): a few bytes each, whatever a search holds.
 #[derive(Debug, Default)]
 pub struct Seen {
-    at: HashMap<(SocketAddr, Vec<Criterion>), Instant>,
-    order: VecDeque<(Instant, (SocketAddr, Vec<Criterion>))>,
+    hasher: std::hash::RandomState,
+    at: HashMap<u64, Instant>,
+    order: VecDeque<(Instant, u64)>,
 }
 
 impl Seen {
     /// Marks `search` seen now; false if it was seen within [`SEEN_FOR`].
     pub fn first_time(&mut self, search: &Search, now: Instant) -> bool {
         self.expire(now);
-        let id = (search.origin, search.criteria.clone());
+        let id = std::hash::BuildHasher::hash_one(&self.hasher, (search.origin, &search.criteria));
         if self.at.get(&id).is_some_and(|&t| now.duration_since(t) < SEEN_FOR) {
             return false;
         }
-        self.at.insert(id.clone(), now);
+        self.at.insert(id, now);
         self.order.push_back((now, id));
         true
     }
@@ -164,8 +202,14 @@ impl Seen {
     }
 }
 
+/// Files kept from the answers to one search, and notices.
+const MAX_FILES: usize = 1000;
+/// Addresses kept for one file.
+const MAX_SOURCES: usize = 200;
+
 /// The answers to one search: the files matching its criteria, merged by
-/// key, with every address listed for each.
+/// key, with every address listed for each (bounded: a hostile peer may
+/// answer anything).
 #[derive(Debug)]
 pub struct Collector {
     criteria: Vec<Criterion>,
@@ -198,12 +242,14 @@ impl Collector {
                     // Lists left empty: the answering peer is the source.
                     sources.insert(*at);
                 }
-                sources.extend(listed.filter(|&&a| a != self.me));
+                sources.extend(listed.filter(|&&a| a != self.me).take(MAX_SOURCES.saturating_sub(sources.len())));
                 sources.remove(&self.me);
                 true
             }
             LanMessage::NotFound { at } => {
-                self.notices.push(*at);
+                if self.notices.len() < MAX_FILES && !self.notices.contains(at) {
+                    self.notices.push(*at);
+                }
                 true
             }
             _ => false,
@@ -287,7 +333,19 @@ mod tests {
         assert_eq!(on_look(&look("a", 5), addr(1), &[], &mut seen, now), Step::Drop(Dropped::Ours));
         let substring = Search { criteria: vec![Criterion::NameContains("a".into())], ttl: 5, origin: addr(1) };
         assert_eq!(on_look(&substring, addr(2), &[], &mut seen, now), Step::Drop(Dropped::NotExactName));
-        assert!(seen.is_empty());
+        let mut many = look("a", 5);
+        many.criteria.extend((0..MAX_CRITERIA as u64).map(|n| Criterion::Size(common::protocol::Cmp::Gt, n)));
+        assert_eq!(on_look(&many, addr(2), &[], &mut seen, now), Step::Drop(Dropped::TooManyCriteria));
+        // Answers must not go to a service of the answering host, nor
+        // to addresses no peer has.
+        let lan_peer = SocketAddr::from(([192, 168, 1, 20], 5001));
+        for origin in ["127.0.0.1:22", "0.0.0.0:5001", "224.0.0.1:5001", "255.255.255.255:5001", "192.168.1.9:0"] {
+            let search = Search { origin: origin.parse().unwrap(), ..look("a", 5) };
+            assert_eq!(on_look(&search, lan_peer, &[], &mut seen, now), Step::Drop(Dropped::BadOrigin), "{origin}");
+        }
+        // On one machine, loopback origins are the peers'.
+        assert!(matches!(on_look(&look("a", 5), addr(2), &[], &mut seen, now), Step::Forward(_)));
+        assert!(seen.len() == 1);
     }
 
     #[test]

@@ -31,6 +31,9 @@ use super::library::Library;
 use super::settings::{Lan, Settings};
 use super::tracker_client::{Request, SearchResult, TrackerError};
 
+/// Messages waiting for the coordinator at most; beyond, searches and
+/// answers are dropped.
+pub const QUEUE: usize = 4096;
 /// How often links are read and checked.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Sources learnt from an answer this recent are used as they are; older
@@ -148,7 +151,7 @@ pub fn spawn(
         id: settings.id,
         listen: settings.listen,
         lan: lan.clone(),
-        limits: settings.limits(),
+        limits: flood::LAN_LIMITS,
         library,
         inputs_tx,
         neighbours: BTreeMap::new(),
@@ -301,10 +304,16 @@ impl Coordinator {
         self.known.entry(entry.key.clone()).or_default().name = Some(entry.name.clone());
     }
 
+    /// Keeps [`MAX_KNOWN`] files at most: the least recently answered go
+    /// (names of downloads not yet answered first).
     fn trim_known(&mut self) {
-        if self.known.len() >= MAX_KNOWN {
-            let old = Duration::from_secs(600);
-            self.known.retain(|_, k| k.at.is_some_and(|t| t.elapsed() < old));
+        if self.known.len() < MAX_KNOWN {
+            return;
+        }
+        let mut by_age: Vec<(Option<Instant>, FileKey)> = self.known.iter().map(|(k, v)| (v.at, k.clone())).collect();
+        by_age.sort_unstable();
+        for (_, key) in by_age.into_iter().take(MAX_KNOWN / 10) {
+            self.known.remove(&key);
         }
     }
 
@@ -375,7 +384,7 @@ impl Coordinator {
                 let taken = self.linked().count() + self.joining.len();
                 let known =
                     self.neighbours.get(&addr).is_some_and(|n| n.link.is_some()) || self.joining.contains(&addr);
-                if addr != self.me() && !known && taken < self.lan.max_neighbours {
+                if !known && taken < self.lan.max_neighbours && !self.is_me(addr) {
                     self.join(addr, How::Discovered);
                 }
             }
@@ -384,7 +393,7 @@ impl Coordinator {
     }
 
     fn arrived(&mut self, addr: SocketAddr) {
-        if addr == self.me() {
+        if self.is_me(addr) {
             return;
         }
         if !self.neighbours.contains_key(&addr) && self.neighbours.len() >= MAX_NEIGHBOURS {
@@ -448,14 +457,33 @@ impl Coordinator {
         }
     }
 
-    /// Joins the listed neighbours that are not (re)joined yet.
+    /// Joins the listed neighbours that are not (re)joined yet, and joins
+    /// back again the peers that joined us when that failed.
     fn join_listed(&mut self) {
         for addr in self.lan.neighbours.clone() {
             let linked = self.neighbours.get(&addr).is_some_and(|n| n.link.is_some());
-            if !linked && !self.joining.contains(&addr) && addr != self.me() {
+            if !linked && !self.joining.contains(&addr) && !self.is_me(addr) {
                 self.join(addr, How::Listed);
             }
         }
+        let unlinked: Vec<SocketAddr> = self
+            .neighbours
+            .iter()
+            .filter(|(a, n)| n.link.is_none() && !self.joining.contains(a))
+            .map(|(a, _)| *a)
+            .collect();
+        for addr in unlinked {
+            self.join(addr, How::JoinedUs);
+        }
+    }
+
+    /// Whether `addr` is this peer: its address, or with a listening IP of
+    /// 0.0.0.0 its port on any address of this host.
+    fn is_me(&self, addr: SocketAddr) -> bool {
+        if addr == self.me() {
+            return true;
+        }
+        self.listen.ip().is_unspecified() && addr.port() == self.listen.port() && is_local(addr.ip())
     }
 
     /// Reads what arrived on our links; drops the neighbours gone.
@@ -525,9 +553,11 @@ impl Coordinator {
             .flat_map(|(_, sources)| sources.iter().copied())
             .collect();
         self.trim_known();
+        // The running searches' answers replace what older ones listed:
+        // a peer that left is not a source for ever.
         let known = self.known.entry(file.key.clone()).or_default();
         known.name = Some(file.name.clone());
-        known.sources.extend(sources);
+        known.sources = sources;
         known.at = Some(Instant::now());
         // A download waiting for sources starts at the first answer.
         let (ready, waiting): (Vec<Running>, Vec<Running>) = std::mem::take(&mut self.searches)
@@ -588,6 +618,19 @@ impl Coordinator {
         self.status.lock().neighbours = neighbours;
         self.events.send(Event::Neighbours);
     }
+}
+
+/// Whether `ip` is one of this host's addresses: a UDP socket "connected"
+/// to it (no packet is sent) leaves from that very address.
+fn is_local(ip: std::net::IpAddr) -> bool {
+    let any =
+        SocketAddr::new(if ip.is_ipv4() { [0, 0, 0, 0].into() } else { std::net::Ipv6Addr::UNSPECIFIED.into() }, 0);
+    std::net::UdpSocket::bind(any)
+        .and_then(|s| {
+            s.connect((ip, 9))?;
+            s.local_addr()
+        })
+        .is_ok_and(|local| local.ip() == ip)
 }
 
 fn how_text(how: How) -> &'static str {

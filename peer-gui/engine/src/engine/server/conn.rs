@@ -18,7 +18,7 @@ use mio::net::TcpStream;
 use super::outbox::{Outbox, PieceAt, WriteError};
 use super::spread::Spread;
 use crate::engine::lan::Input;
-use crate::engine::lan::flood::LookBudget;
+use crate::engine::lan::flood::{LAN_LIMITS, LOOKS_PER_SECOND, LookBudget};
 use crate::engine::library::Library;
 use crate::engine::rate::RateLimits;
 use crate::engine::settings::Settings;
@@ -44,11 +44,42 @@ pub struct Context {
     limits: Limits,
     /// The distributed mode: where neighbours' messages go.
     lan: Option<Sender<Input>>,
+    /// Searches and answers taken per source IP: a peer opening
+    /// connection after connection gets no more.
+    budgets: parking_lot::Mutex<std::collections::HashMap<std::net::IpAddr, LookBudget>>,
 }
 
 impl Context {
     pub fn new(settings: &Settings, library: Arc<Library>, rates: Arc<RateLimits>, lan: Option<Sender<Input>>) -> Self {
-        Self { limits: settings.limits(), settings: settings.clone(), library, rates, spread: Spread::default(), lan }
+        Self {
+            limits: settings.limits(),
+            settings: settings.clone(),
+            library,
+            rates,
+            spread: Spread::default(),
+            lan,
+            budgets: Default::default(),
+        }
+    }
+
+    /// Takes one search or answer from `ip`; false: over the bound.
+    fn take_budget(&self, ip: std::net::IpAddr, now: Instant) -> bool {
+        let mut budgets = self.budgets.lock();
+        if budgets.len() > 4096 {
+            // Full buckets are as good as none.
+            budgets.retain(|_, b| !b.is_full(now));
+        }
+        let budget = budgets.entry(ip).or_insert_with(|| LookBudget::new(now));
+        if budget.take(now) {
+            return true;
+        }
+        if budget.log_now(now) {
+            log::warn!(
+                "{ip}: over {LOOKS_PER_SECOND} searches and answers a second; {} dropped so far",
+                budget.dropped
+            );
+        }
+        false
     }
 }
 
@@ -101,8 +132,6 @@ pub struct Conn {
     closing: bool,
     /// It joined this peer (distributed mode).
     neighbour: Option<Neighbour>,
-    /// Bounds the searches it sends.
-    looks: LookBudget,
 }
 
 impl Conn {
@@ -122,7 +151,6 @@ impl Conn {
             swarming: false,
             closing: false,
             neighbour: None,
-            looks: LookBudget::new(now),
         }
     }
 
@@ -190,7 +218,7 @@ impl Conn {
                 return Outcome { close: true, ..Outcome::default() };
             }
             if let Some(lan) = &ctx.lan {
-                match self.inbox.lan_line(&ctx.limits) {
+                match self.inbox.lan_line(&LAN_LIMITS) {
                     LanLine::NotLan => {}
                     LanLine::Partial => match self.inbox.fill(&mut self.stream) {
                         Ok(0) => return self.closed("the peer closed the connection"),
@@ -206,7 +234,7 @@ impl Conn {
                         self.malformed = 0;
                         let now = Instant::now();
                         (self.last_message, self.last_progress) = (Some(now), now);
-                        self.lan_message(message, lan, now);
+                        self.lan_message(message, lan, ctx, now);
                         budget = budget.saturating_sub(MESSAGE_COST);
                         if budget == 0 && self.outbox.is_empty() {
                             return Outcome { more: true, ..Outcome::default() };
@@ -260,9 +288,11 @@ impl Conn {
         }
     }
 
-    /// What a neighbour sends, in the distributed mode.
-    fn lan_message(&mut self, message: LanMessage, lan: &Sender<Input>, now: Instant) {
-        match message {
+    /// What a neighbour sends, in the distributed mode. Searches and
+    /// answers share the per-IP budget and are dropped when the
+    /// coordinator is behind.
+    fn lan_message(&mut self, message: LanMessage, lan: &Sender<Input>, ctx: &Context, now: Instant) {
+        let input = match message {
             LanMessage::Join { port } => {
                 if self.neighbour.is_none() {
                     let addr = SocketAddr::new(self.peer.ip(), port);
@@ -271,24 +301,17 @@ impl Conn {
                     self.neighbour = Some(Neighbour { addr, to: lan.clone() });
                 }
                 self.outbox.lan(&LanMessage::Ok);
+                return;
             }
+            LanMessage::Ok => return,
             LanMessage::Look(search) => {
-                if self.looks.take(now) {
-                    let from = self.neighbour.as_ref().map_or(self.peer, |n| n.addr);
-                    let _ = lan.send(Input::Look { search, from });
-                } else if self.looks.log_now(now) {
-                    log::warn!(
-                        "{}: over {} searches a second; {} dropped so far",
-                        self.peer,
-                        crate::engine::lan::flood::LOOKS_PER_SECOND,
-                        self.looks.dropped
-                    );
-                }
+                let from = self.neighbour.as_ref().map_or(self.peer, |n| n.addr);
+                Input::Look { search, from }
             }
-            m @ (LanMessage::Found { .. } | LanMessage::NotFound { .. }) => {
-                let _ = lan.send(Input::Answer(m));
-            }
-            LanMessage::Ok => {}
+            m @ (LanMessage::Found { .. } | LanMessage::NotFound { .. }) => Input::Answer(m),
+        };
+        if ctx.take_budget(self.peer.ip(), now) && lan.try_send(input).is_err() {
+            log::warn!("{}: the search coordinator is behind; a search or answer dropped", self.peer);
         }
     }
 

@@ -219,7 +219,10 @@ impl Reactor {
 
     /// The connection at home to close first.
     fn idlest(&self) -> Option<Token> {
-        self.entries.iter().filter_map(|(t, e)| Some((e.conn.as_ref()?.rank(), *t))).min().map(|(_, t)| t)
+        // A neighbour's link is silent between searches, not idle: others
+        // go first (the cap still holds if only neighbours are left).
+        let rank = |c: &Conn| (c.is_neighbour(), c.rank());
+        self.entries.iter().filter_map(|(t, e)| Some((rank(e.conn.as_ref()?), *t))).min().map(|(_, t)| t)
     }
 
     /// Takes a new connection within the cap: beyond it, the least active
