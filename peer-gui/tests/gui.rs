@@ -252,7 +252,9 @@ fn each_tab_remembers_its_views_by_peer() {
 #[test]
 fn the_distributed_mode_shows_neighbours_and_searches_a_plain_name() {
     // A seeder with no tracker, and the app's peer listing it.
-    let lan = |neighbours| peer::engine::Lan { discovery_port: 0, neighbours, ..Default::default() };
+    let lan = |neighbours| {
+        peer::engine::Lan::new(common::config::Lan { discovery_port: 0, ..Default::default() }, neighbours)
+    };
     let seed_dir = tempfile::tempdir().unwrap();
     std::fs::write(seed_dir.path().join("lan.txt"), b"found hop by hop").unwrap();
     let mut s = settings(1, "127.0.0.1:1".parse().unwrap(), seed_dir.path());

@@ -176,7 +176,13 @@ fn discovery_bench(runs: usize) {
 fn discovery_run() -> Result<Found, String> {
     let others = usize::from(PEERS) - 1;
     let (port, group) = discovery();
-    let lan = Lan { discovery_port: port, discovery_group: group, max_neighbours: others, ..Lan::default() };
+    let config = common::config::Lan {
+        discovery_port: port,
+        discovery_group: group,
+        max_neighbours: others,
+        ..Default::default()
+    };
+    let lan = Lan::new(config, Vec::new());
     // Folders and sockets first: the clock covers the engines only.
     let ready: Vec<(TcpListener, TempDir)> =
         (1..=PEERS).map(|i| (bind([127, 0, 0, 50 + i]), tempfile::tempdir().unwrap())).collect();
@@ -298,7 +304,8 @@ fn search_bench(count: usize, gap: Duration) {
         .into_iter()
         .enumerate()
         .map(|(i, listener)| {
-            let lan = Lan { discovery_port: 0, look_ttl: 5, neighbours: chain(i), ..Lan::default() };
+            let config = common::config::Lan { discovery_port: 0, look_ttl: 5, ..Default::default() };
+            let lan = Lan::new(config, chain(i));
             let dir = tempfile::tempdir().unwrap();
             if i == last {
                 std::fs::write(dir.path().join(FILE), vec![b'x'; FILE_SIZE]).unwrap();

@@ -123,8 +123,10 @@ fn share(engine: Engine) -> Result<ExitCode, String> {
     let s = engine.settings();
     let via = match &s.network {
         Network::Tracker(addr) => format!("tracker {addr}"),
-        Network::Lan(lan) if lan.discovery_port == 0 => "distributed, no discovery".to_owned(),
-        Network::Lan(lan) => format!("distributed, discovery on {}:{}", lan.discovery_group, lan.discovery_port),
+        Network::Lan(lan) if lan.config.discovery_port == 0 => "distributed, no discovery".to_owned(),
+        Network::Lan(lan) => {
+            format!("distributed, discovery on {}:{}", lan.config.discovery_group, lan.config.discovery_port)
+        }
     };
     eprintln!("peer {} sharing {} on {} ({via}); Ctrl-C stops", s.id, s.dir.display(), s.listen);
     let events = engine.subscribe();

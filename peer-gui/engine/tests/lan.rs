@@ -40,7 +40,8 @@ fn bind(ip: [u8; 4]) -> TcpListener {
 
 /// Static neighbours only (no discovery), answers collected for 1 s.
 fn listed(neighbours: Vec<SocketAddr>, ttl: u8) -> Lan {
-    Lan { discovery_port: 0, look_ttl: ttl, neighbours, collect: Duration::from_secs(1), ..Lan::default() }
+    let config = common::config::Lan { discovery_port: 0, look_ttl: ttl, ..Default::default() };
+    Lan { collect: Duration::from_secs(1), ..Lan::new(config, neighbours) }
 }
 
 fn neighbours(p: &Peer) -> Vec<SocketAddr> {
@@ -67,7 +68,10 @@ fn discovery() -> (u16, Ipv4Addr) {
 #[test]
 fn three_peers_find_each_other_by_loopback_multicast() {
     let (port, group) = discovery();
-    let lan = Lan { discovery_port: port, discovery_group: group, ..Lan::default() };
+    let lan = Lan::new(
+        common::config::Lan { discovery_port: port, discovery_group: group, ..Default::default() },
+        Vec::new(),
+    );
     let peers: Vec<Peer> = (2..5).map(|x| lan_peer(x.into(), bind([127, 0, 0, x]), lan.clone(), &[])).collect();
     let addrs: Vec<SocketAddr> = peers.iter().map(|p| p.engine.settings().listen).collect();
     for (i, p) in peers.iter().enumerate() {
@@ -101,7 +105,10 @@ fn accept_join(listener: &TcpListener) -> (TcpStream, String) {
 #[test]
 fn discovery_of_another_application_or_version_and_garbage_are_ignored() {
     let (port, group) = discovery();
-    let lan = Lan { discovery_port: port, discovery_group: group, ..Lan::default() };
+    let lan = Lan::new(
+        common::config::Lan { discovery_port: port, discovery_group: group, ..Default::default() },
+        Vec::new(),
+    );
     let p = lan_peer(1, bind([127, 0, 0, 7]), lan, &[]);
     let me = p.engine.settings().listen;
     let udp = group_socket(port, group);

@@ -2,7 +2,7 @@
 //! where that file is looked for (the headless command and the app
 //! share the lookup).
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -60,37 +60,30 @@ pub enum Network {
     Lan(Lan),
 }
 
-/// The distributed mode's settings.
+/// The distributed mode's settings: the file's keys and this peer's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lan {
-    /// The UDP port shared by the network's peers; 0: no discovery.
-    pub discovery_port: u16,
-    /// A multicast group, or a broadcast address.
-    pub discovery_group: Ipv4Addr,
-    /// Hops a search travels.
-    pub look_ttl: u8,
-    /// Discovery answers joined.
-    pub max_neighbours: usize,
+    /// `discovery_port` (0: no discovery), `discovery_group`, `look_ttl`,
+    /// `max_neighbours`.
+    pub config: common::config::Lan,
     /// Joined at start and retried, discovery or not.
     pub neighbours: Vec<SocketAddr>,
     /// How long a search collects answers.
     pub collect: Duration,
-    /// How often discovery is sent and missing static neighbours retried.
+    /// How often discovery is sent and missing neighbours joined again.
     pub rediscover: Duration,
+}
+
+impl Lan {
+    /// The file's keys with this peer's neighbours, and the decided times.
+    pub fn new(config: common::config::Lan, neighbours: Vec<SocketAddr>) -> Self {
+        Self { config, neighbours, collect: Duration::from_secs(3), rediscover: Duration::from_secs(30) }
+    }
 }
 
 impl Default for Lan {
     fn default() -> Self {
-        let c = common::config::Lan::default();
-        Self {
-            discovery_port: c.discovery_port,
-            discovery_group: c.discovery_group,
-            look_ttl: c.look_ttl,
-            max_neighbours: c.max_neighbours,
-            neighbours: Vec::new(),
-            collect: Duration::from_secs(3),
-            rediscover: Duration::from_secs(30),
-        }
+        Self::new(common::config::Lan::default(), Vec::new())
     }
 }
 
@@ -120,14 +113,7 @@ impl Settings {
             listen: p.addr,
             network: match &config.network {
                 ConfigNetwork::Centralised { tracker } => Network::Tracker(*tracker),
-                ConfigNetwork::Distributed(lan) => Network::Lan(Lan {
-                    discovery_port: lan.discovery_port,
-                    discovery_group: lan.discovery_group,
-                    look_ttl: lan.look_ttl,
-                    max_neighbours: lan.max_neighbours,
-                    neighbours: p.neighbours.clone(),
-                    ..Lan::default()
-                }),
+                ConfigNetwork::Distributed(lan) => Network::Lan(Lan::new(lan.clone(), p.neighbours.clone())),
             },
             update_interval: p.interval,
             dir,

@@ -115,19 +115,20 @@ pub fn spawn(
 ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
     let count = Arc::new(AtomicUsize::new(0));
     let mut threads = Vec::new();
-    if lan.discovery_port != 0 {
+    if lan.config.discovery_port != 0 {
         let config = discovery::Config {
             peer: settings.id,
             me: settings.listen,
-            port: lan.discovery_port,
-            group: lan.discovery_group,
+            port: lan.config.discovery_port,
+            group: lan.config.discovery_group,
             rediscover: lan.rediscover,
-            max_neighbours: lan.max_neighbours,
+            max_neighbours: lan.config.max_neighbours,
         };
         match discovery::open(&config) {
             Ok(socket) => {
-                status.lock().discovery =
-                    DiscoveryState::On { group: SocketAddrV4::new(lan.discovery_group, lan.discovery_port) };
+                status.lock().discovery = DiscoveryState::On {
+                    group: SocketAddrV4::new(lan.config.discovery_group, lan.config.discovery_port),
+                };
                 let (count, tx, stop) = (count.clone(), inputs_tx.clone(), stop.clone());
                 threads.push(
                     std::thread::Builder::new()
@@ -136,7 +137,7 @@ pub fn spawn(
                 );
             }
             Err(e) => {
-                let why = format!("cannot listen for discovery on UDP port {}: {e}", lan.discovery_port);
+                let why = format!("cannot listen for discovery on UDP port {}: {e}", lan.config.discovery_port);
                 log::warn!(
                     "peer {}: {why}; only listed neighbours (peer{}_neighbours) are joined",
                     settings.id,
@@ -279,24 +280,26 @@ impl Coordinator {
             }
             Request::GetFile(key, reply) => {
                 let known = self.known.get(&key);
-                let sources =
-                    || known.map(|k| k.sources.iter().map(|&a| PeerAddr::Ip(a)).collect()).unwrap_or_default();
                 let fresh = known.and_then(|k| k.at).is_some_and(|t| t.elapsed() < FRESH);
-                match known.and_then(|k| k.name.clone()) {
-                    Some(name) if !fresh && self.linked().next().is_some() => {
-                        self.search(vec![Criterion::Name(name)], None, Reply::Sources(key, reply));
-                    }
-                    _ if !fresh && self.linked().next().is_none() && known.is_none_or(|k| k.sources.is_empty()) => {
-                        let _ = reply.send(Err(TrackerError::NoNeighbours));
-                    }
-                    _ => {
-                        let _ = reply.send(Ok(sources()));
-                    }
+                let name = known.and_then(|k| k.name.clone());
+                let sources = self.known_sources(&key);
+                let linked = self.linked().next().is_some();
+                if let Some(name) = name.filter(|_| !fresh && linked) {
+                    self.search(vec![Criterion::Name(name)], None, Reply::Sources(key, reply));
+                } else if !fresh && !linked && sources.is_empty() {
+                    let _ = reply.send(Err(TrackerError::NoNeighbours));
+                } else {
+                    let _ = reply.send(Ok(sources));
                 }
             }
             Request::Wanted(entry) => self.learn_name(&entry),
             Request::UpdateNow => {}
         }
+    }
+
+    /// The addresses answers listed for `key` (none if never answered).
+    fn known_sources(&self, key: &FileKey) -> Vec<PeerAddr> {
+        self.known.get(key).map(|k| k.sources.iter().map(|&a| PeerAddr::Ip(a)).collect()).unwrap_or_default()
     }
 
     fn learn_name(&mut self, entry: &FileEntry) {
@@ -322,7 +325,8 @@ impl Coordinator {
         self.sent.retain(|_, t| now.saturating_duration_since(*t) < flood::REPEAT_AFTER);
         let at = self.sent.get(&criteria).map_or(now, |t| *t + flood::REPEAT_AFTER);
         self.sent.insert(criteria.clone(), at);
-        let search = Search { criteria: criteria.clone(), ttl: hops.unwrap_or(self.lan.look_ttl), origin: self.me() };
+        let search =
+            Search { criteria: criteria.clone(), ttl: hops.unwrap_or(self.lan.config.look_ttl), origin: self.me() };
         let look = LanMessage::Look(search);
         let collector = Collector::new(criteria, self.me());
         let mut running = Running { collector, pending: Some((at, look)), deadline: at + self.lan.collect, reply };
@@ -384,7 +388,7 @@ impl Coordinator {
                 let taken = self.linked().count() + self.joining.len();
                 let known =
                     self.neighbours.get(&addr).is_some_and(|n| n.link.is_some()) || self.joining.contains(&addr);
-                if !known && taken < self.lan.max_neighbours && !self.is_me(addr) {
+                if !known && taken < self.lan.config.max_neighbours && !self.is_me(addr) {
                     self.join(addr, How::Discovered);
                 }
             }
@@ -601,8 +605,7 @@ impl Coordinator {
                 }));
             }
             Reply::Sources(key, reply) => {
-                let sources = self.known.get(&key).map(|k| k.sources.iter().map(|&a| PeerAddr::Ip(a)).collect());
-                let _ = reply.send(Ok(sources.unwrap_or_default()));
+                let _ = reply.send(Ok(self.known_sources(&key)));
             }
         }
     }

@@ -220,14 +220,9 @@ impl Conn {
             if let Some(lan) = &ctx.lan {
                 match self.inbox.lan_line(&LAN_LIMITS) {
                     LanLine::NotLan => {}
-                    LanLine::Partial => match self.inbox.fill(&mut self.stream) {
-                        Ok(0) => return self.closed("the peer closed the connection"),
-                        Ok(_) => continue,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            return Outcome { read_blocked: true, ..Outcome::default() };
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return self.closed(&e.to_string()),
+                    LanLine::Partial => match self.read_more() {
+                        Some(outcome) => return outcome,
+                        None => continue,
                     },
                     LanLine::Whole(message, used) => {
                         self.inbox.consume(used);
@@ -275,16 +270,25 @@ impl Conn {
                         self.inbox.skip_line();
                     }
                 }
-                Ok(None) => match self.inbox.fill(&mut self.stream) {
-                    Ok(0) => return self.closed("the peer closed the connection"),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        return Outcome { read_blocked: true, ..Outcome::default() };
+                Ok(None) => {
+                    if let Some(outcome) = self.read_more() {
+                        return outcome;
                     }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return self.closed(&e.to_string()),
-                },
+                }
             }
+        }
+    }
+
+    /// Reads what has arrived; `Some`: the turn ends with this outcome.
+    fn read_more(&mut self) -> Option<Outcome> {
+        match self.inbox.fill(&mut self.stream) {
+            Ok(0) => Some(self.closed("the peer closed the connection")),
+            Ok(_) => None,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Some(Outcome { read_blocked: true, ..Outcome::default() })
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
+            Err(e) => Some(self.closed(&e.to_string())),
         }
     }
 

@@ -64,19 +64,19 @@ impl Outbox {
     /// Queues `message` written whole (small replies, and `have`, whose
     /// map is as large as the file's buffermap).
     pub fn message(&mut self, message: &PeerMessage<'_>) {
-        debug_assert!(self.is_empty(), "one reply at a time");
-        self.text.clear();
-        // Writing into a Vec cannot fail.
-        let _ = message.write(&mut self.text);
-        self.segments.push_back(Segment::Text(0..self.text.len()));
+        self.text_with(|out| message.write(out));
     }
 
     /// Queues a line of the distributed mode (`ok`).
     pub fn lan(&mut self, message: &common::protocol::LanMessage) {
+        self.text_with(|out| message.write(out));
+    }
+
+    fn text_with(&mut self, write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) {
         debug_assert!(self.is_empty(), "one reply at a time");
         self.text.clear();
         // Writing into a Vec cannot fail.
-        let _ = message.write(&mut self.text);
+        let _ = write(&mut self.text);
         self.segments.push_back(Segment::Text(0..self.text.len()));
     }
 
