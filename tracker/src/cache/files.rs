@@ -179,6 +179,18 @@ impl Files {
         self.records.len()
     }
 
+    /// Every file someone holds, for the status page.
+    pub fn rows(&self) -> impl Iterator<Item = super::view::FileRow> + '_ {
+        self.records.iter().filter(|(_, r)| r.is_held()).map(|(key, r)| super::view::FileRow {
+            name: r.entry.as_ref().map(|e| e.name.to_string()).unwrap_or_default(),
+            length: r.entry.as_ref().map_or(0, |e| e.length),
+            piece_size: r.entry.as_ref().map_or(0, |e| e.piece_size),
+            key: key.to_string(),
+            seeders: r.seeders.len(),
+            leechers: r.leechers.len(),
+        })
+    }
+
     /// Names indexed, files whose seeders disagree, files listed unheld,
     /// and the room the tables keep.
     pub fn sizes(&self) -> (usize, usize, usize, usize) {

@@ -36,6 +36,21 @@ impl From<&FileKey> for Key {
     }
 }
 
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Inline { digits, packed } => {
+                for i in 0..usize::from(*digits) {
+                    let byte = packed[i / 2];
+                    write!(f, "{:x}", if i % 2 == 0 { byte >> 4 } else { byte & 15 })?;
+                }
+                Ok(())
+            }
+            Self::Long(key) => f.write_str(key.as_str()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

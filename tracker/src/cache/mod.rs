@@ -35,6 +35,7 @@ use common::protocol::{Criterion, FileEntry, FileRef};
 
 pub use self::limits::{Limits, Refused};
 pub use self::owner::Owner;
+pub use self::view::{FileRow, MAX_PAGE, Page, PeerRow};
 
 use self::files::Files;
 use self::key::Key;
@@ -49,6 +50,7 @@ mod names;
 mod owner;
 #[cfg(test)]
 mod tests;
+mod view;
 
 // foldhash, randomly seeded per map: SipHash was a tenth of the
 // tracker's user-space time, and the seed still keeps peers from
