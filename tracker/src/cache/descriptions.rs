@@ -12,27 +12,26 @@
 //! file by that one.
 //!
 //! Almost always every seeder gives the same description: the record's
-//! `entry` is then all there is. Only when seeders disagree does the key
+//! `desc` is then all there is. Only when seeders disagree does the file
 //! get a `Dispute` in a map of its own, listing each description with
 //! its seeders, and it goes back to the record alone once they agree
 //! again. A file that no peer seeds has no voter left: the next seeder
 //! that describes it names it, as for a new file.
 
-use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::HashSet;
 use std::net::IpAddr;
 
-use common::protocol::FileEntry;
 use smallvec::SmallVec;
 
-use super::files::FileRecord;
+use super::HashMap;
+use super::files::{Desc, FileNo, FileRecord};
 use super::holders::Holders;
-use super::key::Key;
 use super::names::Names;
-use super::{HashMap, PeerId};
+use super::peers::{PeerNo, Peers};
+use super::search::Search;
 
-/// The descriptions of one key's seeders, when they disagree.
+/// The descriptions of one file's seeders, when they disagree.
 #[derive(Debug)]
 pub struct Dispute {
     /// In the order they were first given; never fewer than two, none
@@ -44,22 +43,22 @@ pub struct Dispute {
 
 #[derive(Debug)]
 struct Variant {
-    entry: FileEntry,
-    seeders: Holders,
+    desc: Desc,
+    seeders: Holders<PeerNo>,
 }
 
 impl Dispute {
     /// `peer` gives `given`, or stands for the winner if it gives nothing
     /// and had no description here. True if anything moved.
-    fn give(&mut self, peer: PeerId, given: Option<Cow<'_, FileEntry>>) -> bool {
+    fn give(&mut self, peer: PeerNo, given: Option<Desc>) -> bool {
         let at = self.variants.iter().position(|v| v.seeders.contains(&peer));
         let to = match given {
             None if at.is_some() => return false,
             None => self.winner,
-            Some(given) => match self.variants.iter().position(|v| v.entry == *given) {
+            Some(given) => match self.variants.iter().position(|v| v.desc == given) {
                 Some(to) => to,
                 None => {
-                    self.variants.push(Variant { entry: given.into_owned(), seeders: Holders::default() });
+                    self.variants.push(Variant { desc: given, seeders: Holders::default() });
                     self.variants.len() - 1
                 }
             },
@@ -76,7 +75,7 @@ impl Dispute {
     }
 
     /// `peer` no longer seeds the file. True if it had a description here.
-    fn take(&mut self, peer: &PeerId) -> bool {
+    fn take(&mut self, peer: &PeerNo) -> bool {
         let Some(at) = self.variants.iter().position(|v| v.seeders.contains(peer)) else { return false };
         self.variants[at].seeders.remove(peer);
         self.variants.retain(|v| !v.seeders.is_empty());
@@ -84,108 +83,115 @@ impl Dispute {
     }
 
     /// The most voted, the earliest among equals.
-    fn most_voted(&self) -> usize {
-        (0..self.variants.len()).max_by_key(|&i| (votes(&self.variants[i].seeders), Reverse(i))).unwrap_or(0)
+    fn most_voted(&self, peers: &Peers) -> usize {
+        (0..self.variants.len()).max_by_key(|&i| (votes(&self.variants[i].seeders, peers), Reverse(i))).unwrap_or(0)
     }
 }
 
 /// The addresses among `seeders`.
-fn votes(seeders: &Holders) -> usize {
+fn votes(seeders: &Holders<PeerNo>, peers: &Peers) -> usize {
     const SCAN_UP_TO: usize = 16;
+    let ips = seeders.iter().filter_map(|&p| peers.addr(p)).map(|a| a.ip());
     if seeders.len() <= SCAN_UP_TO {
         let mut seen: SmallVec<[IpAddr; SCAN_UP_TO]> = SmallVec::new();
-        for ip in seeders.iter().map(|p| p.ip()) {
+        for ip in ips {
             if !seen.contains(&ip) {
                 seen.push(ip);
             }
         }
         seen.len()
     } else {
-        seeders.iter().map(|p| p.ip()).collect::<HashSet<IpAddr>>().len()
+        ips.collect::<HashSet<IpAddr>>().len()
     }
 }
 
 /// One file's record and what its description touches besides.
 pub struct Describe<'a> {
     pub record: &'a mut FileRecord,
-    pub key: &'a Key,
+    pub no: FileNo,
     pub names: &'a mut Names,
-    pub disputes: &'a mut HashMap<Key, Dispute>,
+    pub search: &'a mut Search,
+    pub disputes: &'a mut HashMap<FileNo, Dispute>,
+    /// For their addresses: votes are counted by address.
+    pub peers: &'a Peers,
 }
 
 impl Describe<'_> {
     /// `peer` seeds the file, a new seeder or one that stays, and gives
     /// `given` as its description, or none.
-    pub fn seed(self, peer: PeerId, given: Option<Cow<'_, FileEntry>>) {
-        let Self { record, key, names, disputes } = self;
-        record.seeders.insert(peer);
-        if record.disputed {
-            if disputes.get_mut(key).is_some_and(|d| d.give(peer, given)) {
-                settle(record, key, names, disputes);
+    pub fn seed(mut self, peer: PeerNo, given: Option<Desc>) {
+        self.record.seeders.insert(peer);
+        if self.record.disputed {
+            if self.disputes.get_mut(&self.no).is_some_and(|d| d.give(peer, given)) {
+                self.settle();
             }
             return;
         }
         let Some(given) = given else { return };
-        match &record.entry {
-            Some(entry) if *entry == *given => {}
-            Some(entry) if record.seeders.len() > 1 => {
+        match &self.record.desc {
+            Some(desc) if *desc == given => {}
+            Some(desc) if self.record.seeders.len() > 1 => {
                 // The others stand for the description the file has.
-                let mut others = record.seeders.clone();
+                let mut others = self.record.seeders.clone();
                 others.remove(&peer);
-                let variants = vec![
-                    Variant { entry: entry.clone(), seeders: others },
-                    Variant { entry: given.into_owned(), seeders: Holders::default() },
-                ];
-                let mut dispute = Dispute { variants, winner: 0 };
-                dispute.variants[1].seeders.insert(peer);
-                disputes.insert(key.clone(), dispute);
-                record.disputed = true;
-                settle(record, key, names, disputes);
+                let mut mine = Holders::default();
+                mine.insert(peer);
+                let variants =
+                    vec![Variant { desc: desc.clone(), seeders: others }, Variant { desc: given, seeders: mine }];
+                self.disputes.insert(self.no, Dispute { variants, winner: 0 });
+                self.record.disputed = true;
+                self.settle();
             }
             // Nobody else stands for the description it had, if any.
-            _ => set_entry(record, key, names, given.into_owned()),
+            _ => self.set_desc(given),
         }
     }
 
     /// `peer` no longer seeds the file.
-    pub fn unseed(self, peer: &PeerId) {
-        let Self { record, key, names, disputes } = self;
-        record.seeders.remove(peer);
-        if record.disputed && disputes.get_mut(key).is_some_and(|d| d.take(peer)) {
-            settle(record, key, names, disputes);
+    pub fn unseed(mut self, peer: PeerNo) {
+        self.record.seeders.remove(&peer);
+        if self.record.disputed && self.disputes.get_mut(&self.no).is_some_and(|d| d.take(&peer)) {
+            self.settle();
         }
     }
-}
 
-/// Gives the record the winner's description, or drops the dispute once
-/// one description is left (or none: the file keeps its last one).
-fn settle(record: &mut FileRecord, key: &Key, names: &mut Names, disputes: &mut HashMap<Key, Dispute>) {
-    let Some(dispute) = disputes.get_mut(key) else { return };
-    if dispute.variants.len() > 1 {
-        dispute.winner = dispute.most_voted();
-        let entry = &dispute.variants[dispute.winner].entry;
-        if record.entry.as_ref() != Some(entry) {
-            set_entry(record, key, names, entry.clone());
+    /// Gives the record the winner's description, or drops the dispute
+    /// once one description is left (or none: the file keeps its last one).
+    fn settle(&mut self) {
+        let Some(dispute) = self.disputes.get_mut(&self.no) else { return };
+        if dispute.variants.len() > 1 {
+            dispute.winner = dispute.most_voted(self.peers);
+            let desc = &dispute.variants[dispute.winner].desc;
+            if self.record.desc.as_ref() != Some(desc) {
+                let desc = desc.clone();
+                self.set_desc(desc);
+            }
+            return;
         }
-        return;
+        let last = self.disputes.remove(&self.no).and_then(|d| d.variants.into_iter().next());
+        self.record.disputed = false;
+        if let Some(last) = last
+            && self.record.desc.as_ref() != Some(&last.desc)
+        {
+            self.set_desc(last.desc);
+        }
     }
-    let last = disputes.remove(key).and_then(|d| d.variants.into_iter().next());
-    record.disputed = false;
-    if let Some(last) = last
-        && record.entry.as_ref() != Some(&last.entry)
-    {
-        set_entry(record, key, names, last.entry);
-    }
-}
 
-fn set_entry(record: &mut FileRecord, key: &Key, names: &mut Names, entry: FileEntry) {
-    match &record.entry {
-        Some(old) if old.name == entry.name => {}
-        Some(old) => {
-            names.remove(&old.name, key);
-            names.insert(&entry.name, key);
+    fn set_desc(&mut self, desc: Desc) {
+        let record = &mut *self.record;
+        match &record.desc {
+            Some(old) if old.name == desc.name => {}
+            Some(old) => {
+                self.names.remove(&old.name, self.no);
+                self.search.remove(record.search_at);
+                self.names.insert(&desc.name, self.no);
+                record.search_at = self.search.insert(&desc.name, self.no);
+            }
+            None => {
+                self.names.insert(&desc.name, self.no);
+                record.search_at = self.search.insert(&desc.name, self.no);
+            }
         }
-        None => names.insert(&entry.name, key),
+        record.desc = Some(desc);
     }
-    record.entry = Some(entry);
 }

@@ -13,6 +13,7 @@ use common::config::TrackerConfig;
 
 use super::PeerId;
 use super::holders::Holders;
+use super::peers::PeerNo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -39,7 +40,7 @@ impl Default for Limits {
 /// What the peers of one address hold.
 #[derive(Debug, Default)]
 pub struct AtIp {
-    pub peers: Holders,
+    pub peers: Holders<PeerNo>,
     /// The lengths of their seed and leech lists, summed.
     pub files: usize,
 }

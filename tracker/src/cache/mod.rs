@@ -2,29 +2,31 @@
 //!
 //! A peer is its connection's source IP plus the port it announced, and
 //! belongs to the connection that announced it while that connection is
-//! open (`owner`). Files are indexed by key, and by exact name so
-//! `look [filename="x"]` does not scan every file (`files`). All methods
+//! open (`owner`). Files are indexed by key, by exact name and by part
+//! of the name, so no `look` tests every file one by one. All methods
 //! are short, allocation-light and do no I/O, so one `parking_lot::Mutex`
 //! around the cache is the right tool: critical sections are a few
 //! microseconds and uncontended most of the time, which beats the
 //! complexity of sharding or a lock-free map.
 //!
-//! Under load a request's cost here is mostly cache misses, one per
-//! pointer followed into a large table, so the layout avoids pointers:
-//! keys are stored inline (`key`), a file's few holders sit in its record
-//! (`holders`), the name index holds hashes and keys, not names
-//! (`names`), a file's description is kept once however many seeders
-//! give it (`descriptions`), a peer's new lists are compared with its old
-//! ones so only the files that changed are touched, and files left
-//! unheld are forgotten by the maintenance pass rather than at once.
-//! (Measured under load: about 1 in 60 lock acquisitions waits.)
+//! Peers and files are numbered (`peers`, `files`): records sit in
+//! slabs and refer to each other by 4-byte numbers, so a million files
+//! take about a hundred and fifty megabytes (the README has the
+//! breakdown). Under load a request's cost here is mostly cache misses,
+//! one per pointer followed into a large table, so the layout also
+//! avoids pointers: keys are packed inline (`key`), a file's few holders
+//! sit in its record (`holders`), the name index holds hashes and file
+//! numbers, not names (`names`), a search by part of a name scans one
+//! buffer of names (`search`), a file's description is kept once however
+//! many seeders give it (`descriptions`), a peer's new lists are compared
+//! with its old ones so only the files that changed are touched, and
+//! files left unheld are forgotten by the maintenance pass rather than at
+//! once. (Measured under load: about 1 in 60 lock acquisitions waits.)
 //!
 //! What one IP address may hold is bounded (`limits`), and the pass
 //! shrinks tables that became much emptier, so a flood of peers leaves
 //! nothing behind once they expire.
 
-use std::borrow::Cow;
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap as StdHashMap, HashSet as StdHashSet};
 use std::hash::{BuildHasher, Hash};
 use std::net::{IpAddr, SocketAddr};
@@ -33,21 +35,26 @@ use std::time::{Duration, Instant};
 use common::FileKey;
 use common::protocol::{Criterion, FileEntry, FileRef};
 
+pub use self::files::MAX_UNHELD;
 pub use self::limits::{Limits, Refused};
 pub use self::owner::Owner;
-pub use self::view::{FileRow, MAX_PAGE, Page, PeerRow};
+pub use self::view::{FileRow, Footprint, MAX_PAGE, Page, PeerRow};
 
-use self::files::Files;
-use self::key::Key;
+use self::files::{FileNo, Files};
 use self::limits::AtIp;
+use self::peers::{PeerEntry, PeerNo, Peers};
 
 mod descriptions;
 mod files;
 mod holders;
 mod key;
 mod limits;
+#[cfg(test)]
+mod model;
 mod names;
 mod owner;
+mod peers;
+mod search;
 #[cfg(test)]
 mod tests;
 mod view;
@@ -61,24 +68,9 @@ type HashSet<K> = StdHashSet<K, foldhash::fast::RandomState>;
 /// A peer: source IP of its connection and the port it listens on.
 pub type PeerId = SocketAddr;
 
-#[derive(Debug)]
-struct PeerEntry {
-    seed: Vec<Key>,
-    leech: Vec<Key>,
-    last_seen: Instant,
-    /// The connection that speaks for it (`owner`).
-    owner: Owner,
-}
-
-impl PeerEntry {
-    fn files(&self) -> usize {
-        self.seed.len() + self.leech.len()
-    }
-}
-
 #[derive(Debug, Default)]
 pub struct Cache {
-    peers: HashMap<PeerId, PeerEntry>,
+    peers: Peers,
     /// Peers by IP: what each address holds, for its limits, and for
     /// requests on connections that never announced (one connection per
     /// request in early course peers), where a scan of every peer per
@@ -94,7 +86,7 @@ pub struct Cache {
 pub struct Sizes {
     pub peers: usize,
     pub files: usize,
-    /// Keys in the name index.
+    /// Files in the name index.
     pub names: usize,
     /// IP addresses with peers.
     pub addresses: usize,
@@ -126,10 +118,12 @@ impl Cache {
         leech: impl IntoIterator<Item = K>,
         now: Instant,
     ) -> Result<(), Refused> {
-        let leech = keys(leech);
-        self.admit(peer, self.peers.get(&peer), owner, seed.len() + leech.len())?;
-        let seed = seed.into_iter().map(|entry| self.files.seed_described(peer, Cow::Owned(entry))).collect();
-        self.replace_holdings(peer, owner, seed, leech, now);
+        let leech: Vec<K> = leech.into_iter().collect();
+        self.admit(peer, self.peers.find(&peer), owner, seed.len() + leech.len())?;
+        let no = self.enter(peer, owner, now);
+        let seed = seed.iter().map(|entry| self.files.seed_described(no, entry, &self.peers)).collect();
+        let leech = leech.iter().map(|key| self.files.number(key.as_ref())).collect();
+        self.replace_holdings(no, seed, leech);
         Ok(())
     }
 
@@ -145,16 +139,18 @@ impl Cache {
         leech: &[FileRef],
         now: Instant,
     ) -> Result<(), Refused> {
-        let known = self.peers.get(&peer).ok_or(Refused::NotAnnounced)?;
+        let known = self.peers.find(&peer).ok_or(Refused::NotAnnounced)?;
         self.admit(peer, Some(known), owner, seed.len() + leech.len())?;
+        let no = self.enter(peer, owner, now);
         let seed = seed
             .iter()
             .map(|r| match r {
-                FileRef::Key(key) => Key::from(key),
-                FileRef::Described(entry) => self.files.seed_described(peer, Cow::Borrowed(entry)),
+                FileRef::Key(key) => self.files.number(key),
+                FileRef::Described(entry) => self.files.seed_described(no, entry, &self.peers),
             })
             .collect();
-        self.replace_holdings(peer, owner, seed, keys(leech), now);
+        let leech = leech.iter().map(|r| self.files.number(r.as_ref())).collect();
+        self.replace_holdings(no, seed, leech);
         Ok(())
     }
 
@@ -184,34 +180,40 @@ impl Cache {
         Ok(())
     }
 
-    /// Moves the peer's roles from its old lists to the new ones, touching
-    /// only the keys that changed (peers mostly announce what they had).
-    /// Seeders that stay and give a description were described already
-    /// (`Files::seed_described`). Files left unheld are forgotten later
-    /// (see `Files::unheld`).
-    fn replace_holdings(&mut self, peer: PeerId, owner: &Owner, seed: Vec<Key>, leech: Vec<Key>, now: Instant) {
-        let (now_holds, old_seed, old_leech) = match self.peers.entry(peer) {
-            Entry::Occupied(known) => {
-                let known = known.into_mut();
-                known.last_seen = now;
-                if !known.owner.is(owner) {
-                    known.owner = owner.clone();
-                }
-                let old = (std::mem::replace(&mut known.seed, seed), std::mem::replace(&mut known.leech, leech));
-                (&*known, old.0, old.1)
+    /// The number of `peer`, made known with empty lists if it was not,
+    /// seen `now` and spoken for by `owner`.
+    fn enter(&mut self, peer: PeerId, owner: &Owner, now: Instant) -> PeerNo {
+        if let Some(no) = self.peers.number(&peer)
+            && let Some(known) = self.peers.get_mut(no)
+        {
+            known.last_seen = now;
+            if !known.owner.is(owner) {
+                known.owner = owner.clone();
             }
-            Entry::Vacant(new) => {
-                self.by_ip.entry(peer.ip()).or_default().peers.insert(peer);
-                let new = new.insert(PeerEntry { seed, leech, last_seen: now, owner: owner.clone() });
-                (&*new, vec![], vec![])
-            }
-        };
-        let (before, after) = (old_seed.len() + old_leech.len(), now_holds.files());
+            return no;
+        }
+        let entry = PeerEntry { addr: peer, seed: vec![], leech: vec![], last_seen: now, owner: owner.clone() };
+        let no = self.peers.insert(entry);
+        self.by_ip.entry(peer.ip()).or_default().peers.insert(no);
+        no
+    }
+
+    /// Moves peer `no`'s roles from its old lists to the new ones,
+    /// touching only the files that changed (peers mostly announce what
+    /// they had). Seeders that stay and give a description were described
+    /// already (`Files::seed_described`). Files left unheld are forgotten
+    /// later (see `Files::unheld`).
+    fn replace_holdings(&mut self, no: PeerNo, seed: Vec<FileNo>, leech: Vec<FileNo>) {
+        let Some(entry) = self.peers.get_mut(no) else { return };
+        let (old_seed, old_leech) =
+            (std::mem::replace(&mut entry.seed, seed), std::mem::replace(&mut entry.leech, leech));
+        let (before, after, ip) = (old_seed.len() + old_leech.len(), entry.files(), entry.addr.ip());
         if before != after
-            && let Some(at_ip) = self.by_ip.get_mut(&peer.ip())
+            && let Some(at_ip) = self.by_ip.get_mut(&ip)
         {
             at_ip.files = at_ip.files.saturating_sub(before) + after;
         }
+        let Some(now_holds) = self.peers.get(no) else { return };
         if old_seed == now_holds.seed && old_leech == now_holds.leech {
             return;
         }
@@ -221,27 +223,28 @@ impl Cache {
         let lists = [(&old_seed, &now_holds.seed, true), (&old_leech, &now_holds.leech, false)];
         for (was, is, seeding) in lists {
             let (was_in, is_in) = (Members::new(was), Members::new(is));
-            for key in was.iter().filter(|k| !is_in.contains(k)) {
-                if self.files.release(key, &peer, seeding) {
-                    forget_now.push(key);
+            for &file in was.iter().filter(|f| !is_in.contains(f)) {
+                if self.files.release(file, no, seeding, &self.peers) {
+                    forget_now.push(file);
                 }
             }
-            for key in is.iter().filter(|k| !was_in.contains(k)) {
+            for &file in is.iter().filter(|f| !was_in.contains(f)) {
                 if seeding {
-                    self.files.seed(key, peer);
+                    self.files.seed(file, no, &self.peers);
                 } else {
-                    self.files.leech(key, peer);
+                    self.files.leech(file, no);
                 }
             }
         }
-        for key in forget_now {
-            self.files.drop_if_unheld(key);
+        for file in forget_now {
+            self.files.drop_if_unheld(file);
         }
     }
 
     /// Marks a known peer as alive, if `owner` speaks for it.
     pub fn touch(&mut self, peer: PeerId, owner: &Owner, now: Instant) {
-        if let Some(p) = self.peers.get_mut(&peer)
+        if let Some(no) = self.peers.number(&peer)
+            && let Some(p) = self.peers.get_mut(no)
             && p.owner.is(owner)
         {
             p.last_seen = now;
@@ -251,17 +254,17 @@ impl Cache {
     /// The one known peer at `ip`, for connections that did not announce:
     /// `getfile` leaves it out of its answer.
     pub fn sole_peer_at(&self, ip: IpAddr) -> Option<PeerId> {
-        self.by_ip.get(&ip)?.peers.sole()
+        self.peers.addr(self.by_ip.get(&ip)?.peers.sole()?)
     }
 
     /// The peer a connection that did not announce speaks for, from `ip`:
     /// the only one there that no other open connection holds.
     pub fn speaker(&self, ip: IpAddr, owner: &Owner) -> Result<PeerId, Refused> {
         let Some(at_ip) = self.by_ip.get(&ip) else { return Err(Refused::NotAnnounced) };
-        let free = |p: &&PeerId| self.peers.get(p).is_some_and(|e| e.owner.is(owner) || !e.owner.is_open());
-        let mut free = at_ip.peers.iter().filter(free);
-        match (free.next(), free.next(), at_ip.peers.sole()) {
-            (Some(peer), None, _) => Ok(*peer),
+        let entries = at_ip.peers.iter().filter_map(|&no| self.peers.get(no));
+        let mut free = entries.filter(|e| e.owner.is(owner) || !e.owner.is_open()).map(|e| e.addr);
+        match (free.next(), free.next(), at_ip.peers.sole().and_then(|no| self.peers.addr(no))) {
+            (Some(peer), None, _) => Ok(peer),
             (None, _, Some(held)) => Err(Refused::Held(held)),
             _ => Err(Refused::NotAnnounced),
         }
@@ -274,22 +277,21 @@ impl Cache {
 
     /// See `Files::getfile`.
     pub fn getfile(&self, key: &FileKey, requester: Option<PeerId>, cap: usize) -> Vec<PeerId> {
-        self.files.getfile(key, requester, cap)
+        let requester = requester.and_then(|p| self.peers.number(&p));
+        self.files.getfile(key, requester, cap, &self.peers)
     }
 
     /// The maintenance pass: forgets peers not seen for `ttl` and files
     /// nobody holds, and shrinks tables that became much emptier; returns
     /// the peers forgotten.
     pub fn expire(&mut self, now: Instant, ttl: Duration) -> Vec<PeerId> {
-        let dead: Vec<PeerId> =
-            self.peers.iter().filter(|(_, p)| now.duration_since(p.last_seen) > ttl).map(|(id, _)| *id).collect();
-        for peer in &dead {
-            self.forget(*peer);
-        }
+        let dead: Vec<PeerNo> =
+            self.peers.iter().filter(|(_, p)| now.duration_since(p.last_seen) > ttl).map(|(no, _)| no).collect();
+        let gone = dead.into_iter().filter_map(|no| self.forget(no)).collect();
         self.files.forget_unheld();
-        shrink(&mut self.peers);
+        self.peers.shrink();
         shrink(&mut self.by_ip);
-        dead
+        gone
     }
 
     pub fn peer_count(&self) -> usize {
@@ -314,21 +316,24 @@ impl Cache {
         }
     }
 
-    fn forget(&mut self, peer: PeerId) {
-        let Some(old) = self.peers.remove(&peer) else { return };
-        if let Some(at_ip) = self.by_ip.get_mut(&peer.ip()) {
-            at_ip.peers.remove(&peer);
+    /// Forgets peer `no` and its roles; its address, if it was known.
+    fn forget(&mut self, no: PeerNo) -> Option<PeerId> {
+        let old = self.peers.remove(no)?;
+        let ip = old.addr.ip();
+        if let Some(at_ip) = self.by_ip.get_mut(&ip) {
+            at_ip.peers.remove(&no);
             at_ip.files = at_ip.files.saturating_sub(old.files());
             if at_ip.peers.is_empty() {
-                self.by_ip.remove(&peer.ip());
+                self.by_ip.remove(&ip);
             }
         }
-        for key in &old.seed {
-            self.files.forget_holder(key, &peer, true);
+        for &file in &old.seed {
+            self.files.forget_holder(file, no, true, &self.peers);
         }
-        for key in &old.leech {
-            self.files.forget_holder(key, &peer, false);
+        for &file in &old.leech {
+            self.files.forget_holder(file, no, false, &self.peers);
         }
+        Some(old.addr)
     }
 }
 
@@ -344,29 +349,25 @@ fn shrink<K: Eq + Hash, V, S: BuildHasher>(map: &mut StdHashMap<K, V, S>) {
     }
 }
 
-fn keys<K: AsRef<FileKey>>(keys: impl IntoIterator<Item = K>) -> Vec<Key> {
-    keys.into_iter().map(|k| Key::from(k.as_ref())).collect()
-}
-
 /// Membership in one of a peer's lists: a scan for the usual handful of
 /// keys, a hash set for long ones (10,000 files in one announce must not
 /// cost 10,000 x 10,000 comparisons).
 enum Members<'a> {
-    Few(&'a [Key]),
-    Many(HashSet<&'a Key>),
+    Few(&'a [FileNo]),
+    Many(HashSet<FileNo>),
 }
 
 impl<'a> Members<'a> {
     const SCAN_UP_TO: usize = 16;
 
-    fn new(keys: &'a [Key]) -> Self {
-        if keys.len() <= Self::SCAN_UP_TO { Self::Few(keys) } else { Self::Many(keys.iter().collect()) }
+    fn new(files: &'a [FileNo]) -> Self {
+        if files.len() <= Self::SCAN_UP_TO { Self::Few(files) } else { Self::Many(files.iter().copied().collect()) }
     }
 
-    fn contains(&self, key: &Key) -> bool {
+    fn contains(&self, file: &FileNo) -> bool {
         match self {
-            Self::Few(keys) => keys.contains(key),
-            Self::Many(set) => set.contains(key),
+            Self::Few(files) => files.contains(file),
+            Self::Many(set) => set.contains(file),
         }
     }
 }

@@ -1,95 +1,103 @@
 //! Files by exact name, for `look [filename="x"]`.
 //!
-//! Indexed by a hash of the name rather than the name: a lookup then
-//! reads one table entry and follows no pointer, where a stored name and
-//! a list of keys on the heap were two cache misses more per `look`. A
-//! hash may be shared by other names, so the index only gives candidates
-//! and `look` checks each one's name. The hash is randomly seeded, so
-//! peers cannot choose names that collide.
+//! The index holds a 32-bit hash of each name beside the file's number,
+//! 8 bytes a file: a lookup reads one table slot and follows no pointer
+//! until a candidate's record, and the table can grow without reading
+//! any record. A hash may be shared by other names, so the index only
+//! gives candidates and `look` checks each one's name. The hash is
+//! randomly seeded, so peers cannot choose names that collide.
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 
-use common::protocol::FileName;
-use smallvec::SmallVec;
+use hashbrown::HashTable;
 
-use super::key::Key;
+use super::files::FileNo;
 
 #[derive(Debug, Default)]
 pub struct Names {
     seed: foldhash::fast::RandomState,
-    /// Almost every name has one file.
-    keys: HashMap<u64, SmallVec<[Key; 1]>, foldhash::fast::RandomState>,
+    /// (hash of the name, file); several files may share a name.
+    table: HashTable<(u32, FileNo)>,
 }
 
 impl Names {
-    pub fn insert(&mut self, name: &FileName, key: &Key) {
+    pub fn insert(&mut self, name: &str, file: FileNo) {
         let hash = self.hash(name);
-        self.keys.entry(hash).or_default().push(key.clone());
+        self.table.insert_unique(spread(hash), (hash, file), |&(h, _)| spread(h));
     }
 
-    pub fn remove(&mut self, name: &FileName, key: &Key) {
+    pub fn remove(&mut self, name: &str, file: FileNo) {
         let hash = self.hash(name);
-        if let Some(keys) = self.keys.get_mut(&hash) {
-            keys.retain(|k| k != key);
-            if keys.is_empty() {
-                self.keys.remove(&hash);
-            }
+        if let Ok(slot) = self.table.find_entry(spread(hash), |&(h, f)| (h, f) == (hash, file)) {
+            slot.remove();
         }
     }
 
-    /// Keys of the files that may be named `name`, and of no other name
-    /// unless their hashes collide.
-    pub fn candidates(&self, name: &FileName) -> &[Key] {
-        self.keys.get(&self.hash(name)).map_or(&[], |keys| keys.as_slice())
+    /// Files that may be named `name`, and of no other name unless their
+    /// hashes collide.
+    pub fn candidates(&self, name: &str) -> impl Iterator<Item = FileNo> + '_ {
+        let hash = self.hash(name);
+        self.table.iter_hash(spread(hash)).filter(move |(h, _)| *h == hash).map(|&(_, file)| file)
     }
 
-    /// Keys indexed, over all names (a scan: for tests and sizes).
+    /// Files indexed, over all names.
     pub fn len(&self) -> usize {
-        self.keys.values().map(|keys| keys.len()).sum()
+        self.table.len()
     }
 
     /// Entries the index could hold without growing.
     pub fn capacity(&self) -> usize {
-        self.keys.capacity()
+        self.table.capacity()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.table.allocation_size()
     }
 
     /// See `cache::shrink`.
     pub fn shrink(&mut self) {
-        super::shrink(&mut self.keys);
+        if self.table.capacity() > 4 * self.table.len().max(super::KEEP) {
+            self.table.shrink_to(2 * self.table.len(), |&(h, _)| spread(h));
+        }
     }
 
-    fn hash(&self, name: &FileName) -> u64 {
-        self.seed.hash_one(name.as_str())
+    fn hash(&self, name: &str) -> u32 {
+        // The high half: foldhash mixes best there.
+        (self.seed.hash_one(name) >> 32) as u32
     }
+}
+
+/// The table's 64-bit hash from the stored 32 bits: its control bytes
+/// take the top 7 bits and its positions the low ones, so both come from
+/// the 32 bits.
+fn spread(hash: u32) -> u64 {
+    u64::from(hash) << 32 | u64::from(hash)
 }
 
 #[cfg(test)]
 mod tests {
-    use common::FileKey;
-
     use super::*;
-
-    fn key(c: char) -> Key {
-        Key::from(&FileKey::parse(c.to_string().repeat(32).as_bytes()).unwrap())
-    }
 
     #[test]
     fn several_files_may_share_a_name_and_leave_it_one_by_one() {
-        let (a, b) = (FileName::new("a.txt").unwrap(), FileName::new("b.txt").unwrap());
         let mut names = Names::default();
-        names.insert(&a, &key('1'));
-        names.insert(&a, &key('2'));
-        names.insert(&b, &key('3'));
-        assert_eq!(names.candidates(&a), [key('1'), key('2')]);
-        assert_eq!(names.candidates(&b), [key('3')]);
-        assert!(names.candidates(&FileName::new("c.txt").unwrap()).is_empty());
-        names.remove(&a, &key('3'));
-        names.remove(&a, &key('1'));
-        assert_eq!(names.candidates(&a), [key('2')]);
-        names.remove(&a, &key('2'));
-        names.remove(&b, &key('3'));
-        assert!(names.candidates(&a).is_empty());
-        assert!(names.keys.is_empty(), "no empty entry left behind");
+        names.insert("a.txt", 1);
+        names.insert("a.txt", 2);
+        names.insert("b.txt", 3);
+        let of = |names: &Names, n: &str| {
+            let mut found: Vec<FileNo> = names.candidates(n).collect();
+            found.sort();
+            found
+        };
+        assert_eq!(of(&names, "a.txt"), [1, 2]);
+        assert_eq!(of(&names, "b.txt"), [3]);
+        assert!(of(&names, "c.txt").is_empty());
+        names.remove("a.txt", 3);
+        names.remove("a.txt", 1);
+        assert_eq!(of(&names, "a.txt"), [2]);
+        names.remove("a.txt", 2);
+        names.remove("b.txt", 3);
+        assert!(of(&names, "a.txt").is_empty());
+        assert_eq!(names.len(), 0, "no entry left behind");
     }
 }

@@ -185,15 +185,15 @@ fn a_file_announced_again_after_its_holders_left_takes_the_new_name() {
     // Held by someone: the first name stays.
     c.ann(peer(3), vec![file("other", 5, 'a')], NONE, t0);
     assert_eq!(c.look(&[], 10), vec![file("new", 99, 'a')]);
-    assert_eq!(c.files.names().len(), 1, "no stale name index");
-    assert_eq!(c.files.names().candidates(&FileName::new("new").unwrap()).len(), 1);
+    assert_eq!(c.sizes().names, 1, "no stale name index");
+    assert_eq!(c.files.named("new"), 1);
     // Same name, another size.
     c.ann(peer(2), vec![], NONE, t0);
     c.ann(peer(3), vec![], NONE, t0);
     c.ann(peer(4), vec![file("new", 7, 'a')], NONE, t0);
     assert_eq!(c.look(&name("new"), 10), vec![file("new", 7, 'a')]);
-    assert_eq!(c.files.names().candidates(&FileName::new("new").unwrap()).len(), 1);
-    assert_eq!(c.files.names().len(), 1);
+    assert_eq!(c.files.named("new"), 1);
+    assert_eq!(c.sizes().names, 1);
 }
 
 #[test]
