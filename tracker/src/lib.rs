@@ -12,6 +12,7 @@
 //!
 //! [`run`] takes a bound listener so tests can bind port 0.
 
+pub mod allocator;
 pub mod cache;
 pub mod cli;
 pub mod conn;

@@ -1,5 +1,6 @@
 //! `tracker`: see `tracker --help`.
 
 fn main() -> std::process::ExitCode {
+    tracker::allocator::restart_tuned();
     tracker::cli::main()
 }
