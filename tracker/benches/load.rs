@@ -4,7 +4,8 @@
 //! server answering `ok` to every line) under the same load; prints
 //! requests/s, p50/p99 latency, the least-served connection's share, the
 //! server's CPU time per request and the tracker/null ratio. Then `look`
-//! by exact name over 1,000,000 files.
+//! by exact name and by part of a name over 1,000,000 files, with the
+//! tracker's memory (`million`).
 //!
 //! The generator runs in this process; both servers are child processes,
 //! all on loopback. `BENCH_SECS` sets the time per run (default 2),
@@ -13,7 +14,8 @@
 //! is printed, every round too with `BENCH_EACH=1`). Many short rounds
 //! rather than a few long ones: the machine's speed drifts over tens of
 //! seconds, and each round's ratio compares two runs a few seconds apart.
-//! `BENCH_NO_LOOK=1` skips the million-file `look`.
+//! `BENCH_NO_LOOK=1` skips the million-file phase, `BENCH_ONLY_MILLION=1`
+//! runs only that.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
+mod million;
 mod mix;
 
 mod null_server {
@@ -239,49 +242,6 @@ fn micros(d: Duration) -> String {
     format!("{:.2}us", d.as_secs_f64() * 1e6)
 }
 
-fn look_over_a_million(addr: SocketAddr) -> io::Result<()> {
-    use std::io::{BufRead, BufReader};
-    let t0 = Instant::now();
-    let files_per_peer = 10_000;
-    for p in 0..100usize {
-        let mut s = std::net::TcpStream::connect(addr)?;
-        let files: String = (0..files_per_peer)
-            .map(|j| format!("m{p}_{j} {j} 4096 {:064x} ", (p * files_per_peer + j) as u128 + (1u128 << 100)))
-            .collect();
-        s.write_all(format!("announce listen {} seed [{files}] leech []\n", 20_000 + p).as_bytes())?;
-        let mut reply = String::new();
-        BufReader::new(&s).read_line(&mut reply)?;
-        assert_eq!(reply, "ok\n", "populating: {reply}");
-        // Kept open: a peer whose connection closes is not forgotten, but
-        // leaking the sockets to the end mirrors live peers.
-        std::mem::forget(s);
-    }
-    println!("populated 1,000,000 files in {:.1} s", t0.elapsed().as_secs_f64());
-    let mut s = std::net::TcpStream::connect(addr)?;
-    s.set_nodelay(true)?;
-    let mut reader = BufReader::new(s.try_clone()?);
-    let mut rng = fastrand::Rng::with_seed(3);
-    let mut lat = Vec::new();
-    let mut line = String::new();
-    for _ in 0..20_000 {
-        let (p, j) = (rng.usize(..100), rng.usize(..files_per_peer));
-        let t = Instant::now();
-        s.write_all(format!("look [filename=\"m{p}_{j}\"]\n").as_bytes())?;
-        line.clear();
-        reader.read_line(&mut line)?;
-        lat.push(t.elapsed());
-        assert!(line.starts_with("list [m"), "{line}");
-    }
-    lat.sort();
-    println!(
-        "look by exact name over 1,000,000 files: p50 {:?}, p99 {:?} ({} lookups, one connection)",
-        lat[lat.len() / 2],
-        lat[lat.len() * 99 / 100],
-        lat.len()
-    );
-    Ok(())
-}
-
 /// A child process serving on a free loopback port, killed on drop.
 struct Server {
     child: std::process::Child,
@@ -325,6 +285,7 @@ fn main() -> io::Result<()> {
         return Ok(());
     }
     let secs: f64 = std::env::var("BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(2.0);
+    let only_million = std::env::var_os("BENCH_ONLY_MILLION").is_some();
     let ns: Vec<usize> = std::env::var("BENCH_CONNS")
         .ok()
         .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
@@ -375,7 +336,7 @@ fn main() -> io::Result<()> {
         "range",
         ">=0.8"
     );
-    for &n in &ns {
+    for &n in ns.iter().filter(|_| !only_million) {
         let mut runs = Vec::with_capacity(rounds);
         for round in 1..=rounds {
             // Which goes first alternates too, so a drift within a round
@@ -430,7 +391,7 @@ fn main() -> io::Result<()> {
         );
     }
     if std::env::var_os("BENCH_NO_LOOK").is_none() {
-        look_over_a_million(tracker.addr)?;
+        million::run(&dir, limits)?;
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
