@@ -46,10 +46,11 @@ th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line
 th { color: var(--muted); font-weight: 600; font-size: 12px; }
 td.num, th.num { text-align: right; }
 td.name { overflow-wrap: anywhere; }
+.nw { white-space: nowrap; }
 code { font-size: 12px; color: var(--muted); }
 .empty { color: var(--muted); font-style: italic; padding: 6px 0; }
 .bad { color: var(--bad); font-weight: 600; }
-.legend { display: flex; gap: 14px; flex-wrap: wrap; font-size: 12px; color: var(--muted); margin-top: 4px; }
+.legend { display: flex; gap: 4px 14px; flex-wrap: wrap; font-size: 12px; color: var(--muted); margin-top: 4px; }
 .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px; vertical-align: -1px; }
 svg { width: 100%; height: auto; display: block; }
 svg text { fill: var(--muted); font-size: 10px; }
@@ -107,8 +108,15 @@ pub(super) fn render(shared: &Shared, query: Query) -> String {
     }
     h.push_str("</div><div class=\"grid\">");
 
-    let _ = write!(h, "<section><h2>Requests per second <small>last {} minutes</small></h2>", HISTORY.as_secs() / 60);
-    chart(&mut h, &rates);
+    // A young tracker's chart spans its life so far, in whole minutes.
+    let minutes = stats.started.elapsed().as_secs().div_ceil(60).clamp(1, HISTORY.as_secs() / 60);
+    let span = Duration::from_secs(minutes * 60);
+    let _ = write!(
+        h,
+        "<section><h2>Requests per second <small>last {minutes} minute{}</small></h2>",
+        if minutes == 1 { "" } else { "s" }
+    );
+    chart(&mut h, &rates, span);
     h.push_str("<div class=\"legend\">");
     let latest = rates.last().map(|(_, r)| *r).unwrap_or_default();
     for c in Command::ALL {
@@ -135,7 +143,11 @@ pub(super) fn render(shared: &Shared, query: Query) -> String {
             .rev()
             .map(|(ip, at)| {
                 let ago = SystemTime::now().duration_since(*at).unwrap_or_default();
-                format!("{} <small>({} ago)</small>", escape(&ip.to_string()), human_duration(ago))
+                format!(
+                    "<span class=\"nw\">{} <small>({} ago)</small></span>",
+                    escape(&ip.to_string()),
+                    human_duration(ago)
+                )
             })
             .collect();
         let count = if r.count > 0 { format!("<span class=\"bad\">{}</span>", r.count) } else { "0".into() };
@@ -244,14 +256,15 @@ fn pager(h: &mut String, key: &str, at: u64, shown: usize, total: usize, next: O
     h.push_str("</div>");
 }
 
-/// Requests per second by command as lines over the last `HISTORY`.
-fn chart(h: &mut String, rates: &[(Duration, [f64; 4])]) {
+/// Requests per second by command as lines over the last `span`.
+fn chart(h: &mut String, rates: &[(Duration, [f64; 4])], span: Duration) {
     const W: f64 = 600.0;
     const H: f64 = 150.0;
     const LEFT: f64 = 44.0;
     const BOTTOM: f64 = 130.0;
     const TOP: f64 = 8.0;
-    let span = HISTORY.as_secs_f64();
+    let rates: Vec<_> = rates.iter().filter(|(ago, _)| *ago <= span).collect();
+    let span = span.as_secs_f64();
     let max = rates.iter().flat_map(|(_, r)| r.iter().copied()).fold(0.0, f64::max);
     let top = nice_ceiling(max);
     let x = |ago: Duration| LEFT + (W - LEFT - 6.0) * (1.0 - (ago.as_secs_f64() / span).min(1.0));
@@ -270,10 +283,20 @@ fn chart(h: &mut String, rates: &[(Duration, [f64; 4])]) {
             y = y(v)
         );
     }
-    for minutes in [10, 5, 0] {
-        let xm = x(Duration::from_secs(minutes * 60));
-        let label = if minutes == 0 { "now".to_owned() } else { format!("-{minutes} min") };
-        let anchor = if minutes == 0 { "end" } else { "middle" };
+    for ago in [span, span / 2.0, 0.0] {
+        let xm = x(Duration::from_secs_f64(ago));
+        let label = match ago {
+            0.0 => "now".to_owned(),
+            a if a >= 60.0 && a % 60.0 == 0.0 => format!("-{} min", a / 60.0),
+            a => format!("-{a:.0} s"),
+        };
+        let anchor = if ago == 0.0 {
+            "end"
+        } else if ago == span {
+            "start"
+        } else {
+            "middle"
+        };
         let _ = write!(h, "<text x=\"{xm:.1}\" y=\"{}\" text-anchor=\"{anchor}\">{label}</text>", H - 4.0);
     }
     for (i, colour) in COLOURS.iter().enumerate() {
@@ -293,11 +316,11 @@ fn chart(h: &mut String, rates: &[(Duration, [f64; 4])]) {
     h.push_str("</svg>");
 }
 
-/// 1, 2 or 5 times a power of ten, at least `v` (and at least 1).
+/// 1, 2, 2.5 or 5 times a power of ten, at least `v` (and at least 1).
 fn nice_ceiling(v: f64) -> f64 {
     let mut step = 1.0;
     loop {
-        for m in [1.0, 2.0, 5.0] {
+        for m in [1.0, 2.0, 2.5, 5.0] {
             if step * m >= v {
                 return step * m;
             }
@@ -348,5 +371,6 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(3725)), "1 h 2 min");
         assert_eq!(nice_ceiling(0.0), 1.0);
         assert_eq!(nice_ceiling(37.0), 50.0);
+        assert_eq!(nice_ceiling(230.0), 250.0);
     }
 }
