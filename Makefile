@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test fmt-check clippy unit bench-key bench-tracker bench-tracker-memory bench-download bench-swarm bench-frame bench-lan screenshot run run_peers install-desktop fuzz clean run_tracker install-tracker-service
+.PHONY: all build test fmt-check clippy unit bench-key bench-tracker bench-tracker-memory bench-download bench-swarm bench-frame bench-lan screenshot screenshot-tracker run run_peers install-desktop fuzz clean run_tracker install-tracker-service
 
 all: build
 
@@ -68,6 +68,11 @@ bench-frame:
 ## Screenshots of the app under Xvfb against a small live network.
 screenshot: build
 	bash scripts/screenshot.sh
+
+## The tracker's status page in headless Chromium after a few peers
+## announced (docs/screenshots/tracker.png; installs chromium if root).
+screenshot-tracker:
+	CARGO="$(CARGO)" bash scripts/screenshot-tracker.sh
 
 ## The tracker in the background and every peer's window; closing the
 ## window stops everything it started.

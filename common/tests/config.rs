@@ -176,6 +176,20 @@ fn per_ip_limits_default_to_lan_sizes_and_take_positive_counts() {
     }
 }
 
+#[test]
+fn the_status_page_listens_on_the_tracker_ip_at_8080_unless_set_or_turned_off() {
+    let c = TrackerConfig::load(&install("tracker/config.ini")).unwrap();
+    assert_eq!(c.http, Some("127.0.0.100:8080".parse().unwrap()));
+    let with = |extra: &str| TrackerConfig::parse(Path::new("t.ini"), &format!("{GOOD}{extra}"));
+    assert_eq!(with("").unwrap().http, Some("127.0.0.100:8080".parse().unwrap()));
+    assert_eq!(with("tracker_http_port = 9090\n").unwrap().http, Some("127.0.0.100:9090".parse().unwrap()));
+    assert_eq!(with("tracker_http_port = 0\n").unwrap().http, None);
+    for bad in ["-1", "65536", "http"] {
+        let e = tracker_err(&format!("{GOOD}tracker_http_port = {bad}\n"));
+        assert_eq!((e.line, e.key.as_deref()), (Some(3), Some("tracker_http_port")), "{bad}");
+    }
+}
+
 /// A peers' file whose tracker is `host`, with one peer.
 fn peers_with_tracker(host: &str) -> Result<PeersConfig, ConfigError> {
     let text = format!(

@@ -36,6 +36,8 @@ pub fn main() -> ExitCode {
         }
     };
     config.addr = SocketAddr::new(args.ip.unwrap_or(config.addr.ip()), args.port.unwrap_or(config.addr.port()));
+    // The status page follows the protocol's IP (`--ip` included).
+    config.http = config.http.map(|http| SocketAddr::new(config.addr.ip(), http.port()));
     let listener = match crate::bind(config.addr) {
         Ok(l) => l,
         Err(e) => {
@@ -46,16 +48,33 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let http = config.http.and_then(bind_http);
     let shutdown = crate::Shutdown::new();
     let on_signal = shutdown.clone();
     if let Err(e) = ctrlc::set_handler(move || on_signal.trigger()) {
         log::warn!("cannot handle SIGINT/SIGTERM: {e}");
     }
-    match crate::run(listener, config, shutdown) {
+    let shared = std::sync::Arc::new(crate::handler::Shared::new(config, shutdown));
+    match crate::run_with_http(listener, http, shared) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tracker: stopped on error: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// The status page is a convenience: a port that cannot be had is a
+/// logged error, and the protocol is served without it.
+fn bind_http(addr: SocketAddr) -> Option<std::net::TcpListener> {
+    match crate::bind(addr) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            log::error!(
+                "cannot serve the status page on {addr}: {e}; serving the protocol without it \
+                 (set tracker_http_port to a free port, or to 0 to turn the page off)"
+            );
+            None
         }
     }
 }

@@ -15,6 +15,7 @@ use common::protocol::{Limits, LineEnding, ParseError, TrackerReply, TrackerRequ
 
 use crate::handler::{Session, Shared, handle};
 use crate::sockio;
+use crate::stats::{Command, Rejection, Tally};
 
 /// Bytes read per readiness event: bounds one connection's turn so
 /// others are served fairly.
@@ -76,8 +77,8 @@ pub struct Conn {
     unended_client: bool,
     /// The last read filled the whole buffer: more bytes may be queued.
     pub maybe_more: bool,
-    /// Requests answered and not yet counted in `Shared::requests`.
-    pub served: u64,
+    /// Requests answered and not yet counted in `Shared::stats`.
+    pub served: Tally,
 }
 
 /// What to do with a connection after a turn.
@@ -102,7 +103,7 @@ impl Conn {
             looks_cut: false,
             unended_client: false,
             maybe_more: false,
-            served: 0,
+            served: Tally::default(),
         }
     }
 
@@ -170,6 +171,7 @@ impl Conn {
         let timeout = shared.config.partial_timeout;
         if self.partial_since.is_some_and(|since| since + timeout <= now) {
             log::info!("{}: closing, unfinished line held for {timeout:?}", self.addr);
+            shared.stats.reject(Rejection::Slowloris, self.addr.ip());
             return Verdict::Close;
         }
         verdict
@@ -277,7 +279,7 @@ impl Conn {
                 Err(e) => {
                     // Refuse the long line without buffering it: skip to
                     // its end, or drop what we have and discard until it.
-                    let reply = self.reject(&e);
+                    let reply = self.reject(&e, shared);
                     let _ = reply.write(out, self.ending(None));
                     match memchr::memchr(b'\n', &self.buf[used..]) {
                         Some(end) => used += end + 1,
@@ -306,15 +308,20 @@ impl Conn {
         match parsed {
             Ok(request) => {
                 self.malformed = 0;
-                self.served += 1;
+                self.served.count(Command::of(&request));
                 handle(request, self.addr, &mut self.session, shared, now)
             }
-            Err(e) => self.reject(&e),
+            Err(e) => self.reject(&e, shared),
         }
     }
 
-    fn reject(&mut self, e: &ParseError) -> TrackerReply {
+    fn reject(&mut self, e: &ParseError, shared: &Shared) -> TrackerReply {
         self.malformed += 1;
+        let kind = match e {
+            ParseError::LineTooLong { .. } | ParseError::MessageTooLong { .. } => Rejection::LineTooLong,
+            _ => Rejection::Malformed,
+        };
+        shared.stats.reject(kind, self.addr.ip());
         log::info!("{}: rejected request: {e}", self.addr);
         TrackerReply::Error(e.to_string())
     }
@@ -337,7 +344,6 @@ impl Conn {
 mod tests {
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
-    use std::sync::atomic::AtomicU64;
 
     use common::protocol::{FileEntry, FileName};
     use parking_lot::Mutex;
@@ -350,7 +356,7 @@ mod tests {
         Shared {
             cache: Mutex::new(cache),
             config: config.unwrap(),
-            requests: AtomicU64::new(0),
+            stats: Default::default(),
             shutdown: Default::default(),
         }
     }

@@ -2,7 +2,6 @@
 //! live in `conn`; this module only talks to the cache.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use common::config::TrackerConfig;
@@ -11,15 +10,15 @@ use parking_lot::Mutex;
 
 use crate::cache::{Cache, Limits, Owner, PeerId, Refused};
 use crate::shutdown::Shutdown;
+use crate::stats::{Rejection, Stats};
 
 /// What every worker shares.
 #[derive(Debug)]
 pub struct Shared {
     pub cache: Mutex<Cache>,
     pub config: TrackerConfig,
-    /// Requests answered, added by each worker before it waits for work
-    /// (one shared counter bumped per request cost both cores a cache miss).
-    pub requests: AtomicU64,
+    /// Requests, rejections and the rest the status page shows.
+    pub stats: Stats,
     /// Lets a worker give up on a client that does not read.
     pub shutdown: Shutdown,
 }
@@ -29,7 +28,7 @@ impl Shared {
         Self {
             cache: Mutex::new(Cache::with_limits(Limits::from_config(&config))),
             config,
-            requests: AtomicU64::new(0),
+            stats: Stats::default(),
             shutdown,
         }
     }
@@ -86,7 +85,7 @@ pub fn handle(
             let id = SocketAddr::new(source.ip(), port);
             let (seeded, leeched) = (seed.len(), leech.len());
             if let Err(why) = shared.cache.lock().announce(id, &session.owner, seed, &leech, now) {
-                return refuse(source, "announce", why);
+                return refuse(shared, source, "announce", why);
             }
             log::info!("announce from {id}: {seeded} seeded, {leeched} leeched");
             session.peer = Some(id);
@@ -106,7 +105,7 @@ pub fn handle(
                     session.refreshed = Some(now);
                     TrackerReply::Ok
                 }
-                Err(why) => refuse(source, "update", why),
+                Err(why) => refuse(shared, source, "update", why),
             }
         }
         TrackerRequest::Look { criteria } => {
@@ -125,7 +124,8 @@ pub fn handle(
     }
 }
 
-fn refuse(source: SocketAddr, command: &str, why: Refused) -> TrackerReply {
+fn refuse(shared: &Shared, source: SocketAddr, command: &str, why: Refused) -> TrackerReply {
+    shared.stats.reject(Rejection::Refused, source.ip());
     log::info!("{command} from {source} refused: {why}");
     TrackerReply::Error(why.to_string())
 }

@@ -9,19 +9,24 @@
 //! - `pool`: the worker pool.
 //! - [`slot`]: whose turn a connection is, between reactor and workers.
 //! - [`sockio`]: reads that never wait, writes under a deadline.
+//! - [`stats`]: counts the status page and `/metrics` report.
+//! - [`http`]: the status page, `/metrics` and the JSON API.
 //!
-//! [`run`] takes a bound listener so tests can bind port 0.
+//! [`run`] takes a bound listener so tests can bind port 0, and
+//! [`run_with_http`] a second one for the status page.
 
 pub mod allocator;
 pub mod cache;
 pub mod cli;
 pub mod conn;
 pub mod handler;
+pub mod http;
 mod pool;
 pub mod reactor;
 pub mod shutdown;
 pub mod slot;
 pub mod sockio;
+pub mod stats;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -58,9 +63,19 @@ pub fn run(listener: TcpListener, config: TrackerConfig, shutdown: Shutdown) -> 
 /// [`run`] on a state the caller keeps a handle to, until
 /// `shared.shutdown` is triggered.
 pub fn run_shared(listener: TcpListener, shared: Arc<Shared>) -> io::Result<()> {
+    run_with_http(listener, None, shared)
+}
+
+/// [`run_shared`], with the status page served on `http` (see [`http`])
+/// by threads of its own: the protocol's workers never wait on it.
+pub fn run_with_http(listener: TcpListener, http: Option<TcpListener>, shared: Arc<Shared>) -> io::Result<()> {
     raise_fd_limit();
     let shutdown = shared.shutdown.clone();
-    let connections = Arc::new(AtomicUsize::new(0));
+    let connections = shared.stats.connections.clone();
+    let http = match http {
+        Some(listener) => Some(http::spawn(listener, shared.clone())?),
+        None => None,
+    };
     log::info!(
         "tracker listening on {} with {} workers (peer time-to-live {:?})",
         listener.local_addr()?,
@@ -76,24 +91,41 @@ pub fn run_shared(listener: TcpListener, shared: Arc<Shared>) -> io::Result<()> 
     let result = reactor::serve(listener, shared, connections, shutdown.clone());
     shutdown.trigger();
     let _ = maintenance.join();
+    if let Some(http) = http {
+        http.join();
+    }
     log::info!("tracker stopped");
     result
 }
 
 /// Every `tracker_interval`: forget silent peers and log a summary.
+/// Every [`stats::SAMPLE_EVERY`] too: a sample for the rate history.
 fn maintain(shared: &Shared, connections: &AtomicUsize, shutdown: &Shutdown) {
-    let mut last = (Instant::now(), shared.requests.load(Ordering::Relaxed));
-    while !shutdown.wait(shared.config.interval) {
+    let stats = &shared.stats;
+    let mut last = (Instant::now(), stats.requests().total());
+    let mut next_pass = last.0 + shared.config.interval;
+    stats.sample(last.0);
+    loop {
+        let wait = next_pass.saturating_duration_since(Instant::now()).min(stats::SAMPLE_EVERY);
+        if shutdown.wait(wait) {
+            break;
+        }
         let now = Instant::now();
-        let (gone, peers, files) = {
+        stats.sample(now);
+        if now < next_pass {
+            continue;
+        }
+        next_pass = now + shared.config.interval;
+        let (gone, peers, files, took) = {
             let mut cache = shared.cache.lock();
             let gone = cache.expire(now, shared.config.peer_ttl);
-            (gone, cache.peer_count(), cache.file_count())
+            (gone, cache.peer_count(), cache.file_count(), now.elapsed())
         };
+        stats.maintained(took);
         for peer in &gone {
             log::info!("evicted {peer}: silent for more than {:?}", shared.config.peer_ttl);
         }
-        let requests = shared.requests.load(Ordering::Relaxed);
+        let requests = stats.requests().total();
         let rate = (requests - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
         last = (now, requests);
         log::info!(

@@ -12,6 +12,7 @@ use mio::{Token, Waker};
 use crate::conn::{Buffers, Verdict};
 use crate::handler::Shared;
 use crate::slot::Slot;
+use crate::stats::Tally;
 
 pub enum Job {
     /// From the reactor: bytes arrived.
@@ -106,13 +107,15 @@ impl CatchUp {
 /// at shutdown without starting another turn.
 pub fn work(jobs: &Receiver<Job>, pool: &Pool) {
     let mut bufs = Buffers::default();
-    let mut served = 0;
+    let mut served = Tally::default();
     loop {
         let job = match jobs.try_recv() {
             Ok(job) => job,
             Err(_) => {
                 // About to wait: count what was served so far.
-                pool.shared.requests.fetch_add(std::mem::take(&mut served), Ordering::Relaxed);
+                if served.total() > 0 {
+                    pool.shared.stats.add(std::mem::take(&mut served));
+                }
                 match jobs.recv() {
                     Ok(job) => job,
                     Err(_) => return,
@@ -134,7 +137,7 @@ pub fn work(jobs: &Receiver<Job>, pool: &Pool) {
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| turn(&slot, read, pool, &mut bufs)));
         let (verdict, more, deadline) = match outcome {
             Ok(Some((verdict, more, deadline, n))) => {
-                served += n;
+                served.add(n);
                 (verdict, more, deadline)
             }
             // Closed already: nothing is owed to it.
@@ -159,7 +162,7 @@ pub fn work(jobs: &Receiver<Job>, pool: &Pool) {
     }
 }
 
-type Outcome = (Verdict, bool, Option<Instant>, u64);
+type Outcome = (Verdict, bool, Option<Instant>, Tally);
 
 /// One turn: its verdict, whether more may be queued, the deadline of an
 /// unfinished line, and the requests it answered.

@@ -42,6 +42,7 @@ use crate::pool::{CatchUp, Job, Note, Pool, work};
 use crate::shutdown::Shutdown;
 use crate::slot::Slot;
 use crate::sockio::WRITE_SLICE;
+use crate::stats::Rejection;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -227,6 +228,7 @@ impl Reactor {
             match listener.accept() {
                 Ok((stream, addr)) => {
                     if !self.admit(addr.ip()) {
+                        self.pool.shared.stats.reject(Rejection::ConnectionLimit, addr.ip());
                         refuse(stream, addr.ip(), self.pool.shared.config.max_connections_per_ip);
                         continue;
                     }

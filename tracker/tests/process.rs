@@ -13,14 +13,23 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 struct Running {
     child: Child,
     addr: SocketAddr,
+    /// What it logged up to its start-up line.
+    startup: Vec<String>,
     _log: Receiver<String>,
 }
 
 fn start() -> Running {
-    let dir = std::env::temp_dir().join(format!("tracker-test-{}", std::process::id()));
+    start_with("tracker_http_port = 0\n")
+}
+
+/// The tracker with `extra` config lines (each test its own file).
+fn start_with(extra: &str) -> Running {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tracker-test-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("config.ini");
-    std::fs::write(&config, "tracker_ip = 127.0.0.1\ntracker_port = 5000\n").unwrap();
+    std::fs::write(&config, format!("tracker_ip = 127.0.0.1\ntracker_port = 5000\n{extra}")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tracker"))
         .args(["--config", config.to_str().unwrap(), "--port", "0"])
         .env("RUST_LOG", "info")
@@ -34,13 +43,15 @@ fn start() -> Running {
             let _ = tx.try_send(line);
         }
     });
+    let mut startup = Vec::new();
     let addr = loop {
         let line = rx.recv_timeout(TIMEOUT).expect("tracker printed no start-up line");
         if let Some(rest) = line.split("listening on ").nth(1) {
             break rest.split_whitespace().next().unwrap().parse().unwrap();
         }
+        startup.push(line);
     };
-    Running { child, addr, _log: rx }
+    Running { child, addr, startup, _log: rx }
 }
 
 fn ask(stream: &mut TcpStream, line: &[u8]) -> String {
@@ -109,6 +120,19 @@ fn memory_stays_bounded_under_hostile_input() {
     assert_eq!(ask(&mut probe, b"look [filename=\"f00001\"]\n"), format!("list [f00001 1 1024 {:032x}]\n", 1));
     let rss = rss_kib(t.child.id());
     assert!(rss < 128 * 1024, "tracker RSS {rss} KiB after 40 MiB of hostile input");
+    signal(&t.child, "TERM");
+    assert!(wait_exit(t.child).success());
+}
+
+#[test]
+fn a_status_port_in_use_is_a_logged_error_and_the_protocol_is_served() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let t = start_with(&format!("tracker_http_port = {port}\n"));
+    let mut c = connect(t.addr);
+    assert_eq!(ask(&mut c, b"look []\n"), "list []\n", "the protocol is served");
+    let said = t.startup.iter().find(|l| l.contains("tracker_http_port"));
+    assert!(said.is_some_and(|l| l.contains("ERROR")), "the log names the key to change: {:?}", t.startup);
     signal(&t.child, "TERM");
     assert!(wait_exit(t.child).success());
 }

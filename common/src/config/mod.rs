@@ -94,6 +94,9 @@ pub struct TrackerConfig {
     /// `tracker_max_files_per_ip` (100000): seeded plus leeched keys over
     /// the peers of one IP address.
     pub max_files_per_ip: usize,
+    /// `tracker_http_port` (8080; 0: off): the status page, its metrics
+    /// and JSON API, on `tracker_ip`.
+    pub http: Option<SocketAddr>,
 }
 
 /// One peer's settings (`peerX_*` keys).
@@ -161,8 +164,9 @@ impl TrackerConfig {
 
     fn from_entries(path: &Path, entries: Vec<Entry>) -> Result<Self, ConfigError> {
         let mut f = Fields::new(path, entries);
+        let ip = f.ip("tracker_ip")?;
         let config = Self {
-            addr: SocketAddr::new(f.ip("tracker_ip")?, f.port("tracker_port")?),
+            addr: SocketAddr::new(ip, f.port("tracker_port")?),
             interval: f.millis("tracker_interval", 10_000)?,
             workers: f.count("tracker_workers", cores())?,
             peer_ttl: f.millis("tracker_peer_ttl", 300_000)?,
@@ -174,6 +178,7 @@ impl TrackerConfig {
             max_connections_per_ip: f.count("tracker_max_connections_per_ip", 64)?,
             max_peers_per_ip: f.count("tracker_max_peers_per_ip", 16)?,
             max_files_per_ip: f.count("tracker_max_files_per_ip", 100_000)?,
+            http: f.optional_port("tracker_http_port", 8080)?.map(|port| SocketAddr::new(ip, port)),
         };
         f.finish()?;
         Ok(config)
@@ -307,6 +312,13 @@ impl<'p> Fields<'p> {
 
     fn port(&mut self, key: &str) -> Result<u16, ConfigError> {
         self.get(key, None, "a port from 1 to 65535", |v| v.parse::<u16>().ok().filter(|&p| p != 0))
+    }
+
+    /// A port with a default, where 0 turns the service off.
+    fn optional_port(&mut self, key: &str, default: u16) -> Result<Option<u16>, ConfigError> {
+        let port =
+            self.get(key, Some(default), "a port from 1 to 65535, or 0 to turn it off", |v| v.parse::<u16>().ok())?;
+        Ok(Some(port).filter(|&p| p != 0))
     }
 
     fn millis(&mut self, key: &str, default: u64) -> Result<Duration, ConfigError> {

@@ -25,6 +25,8 @@ pub fn config() -> TrackerConfig {
 
 pub struct TestTracker {
     pub addr: SocketAddr,
+    /// The status page's address, for trackers started with it.
+    pub http: Option<SocketAddr>,
     pub shutdown: Shutdown,
     /// What the tracker knows, to look at while it serves.
     pub shared: Arc<Shared>,
@@ -37,6 +39,15 @@ impl TestTracker {
     }
 
     pub fn with(tweak: impl FnOnce(&mut TrackerConfig)) -> Self {
+        Self::serve(false, tweak)
+    }
+
+    /// A tracker with its status page on another port of 127.0.0.1.
+    pub fn with_http() -> Self {
+        Self::serve(true, |_| {})
+    }
+
+    fn serve(http: bool, tweak: impl FnOnce(&mut TrackerConfig)) -> Self {
         let _ = env_logger::builder().is_test(true).try_init();
         let mut config = config();
         tweak(&mut config);
@@ -44,9 +55,11 @@ impl TestTracker {
         let addr = listener.local_addr().unwrap();
         let shutdown = Shutdown::new();
         let shared = Arc::new(Shared::new(config, shutdown.clone()));
+        let http_listener = http.then(|| tracker::bind("127.0.0.1:0".parse().unwrap()).unwrap());
+        let http = http_listener.as_ref().map(|l| l.local_addr().unwrap());
         let s = shared.clone();
-        let handle = std::thread::spawn(move || tracker::run_shared(listener, s));
-        Self { addr, shutdown, shared, handle: Some(handle) }
+        let handle = std::thread::spawn(move || tracker::run_with_http(listener, http_listener, s));
+        Self { addr, http, shutdown, shared, handle: Some(handle) }
     }
 
     /// How much the cache holds now.
