@@ -304,7 +304,9 @@ fn main() -> io::Result<()> {
     let limits = "tracker_max_connections_per_ip = 1000000\ntracker_max_peers_per_ip = 1000000\ntracker_max_files_per_ip = 100000000\n";
     std::fs::write(
         &config,
-        format!("tracker_ip = 127.0.0.1\ntracker_port = 5000\ntracker_workers = {workers}\n{limits}"),
+        format!(
+            "tracker_ip = 127.0.0.1\ntracker_port = 5000\ntracker_http_port = 0\ntracker_workers = {workers}\n{limits}"
+        ),
     )?;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tracker"));
     command.arg("--config").arg(&config);

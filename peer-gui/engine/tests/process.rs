@@ -94,7 +94,11 @@ fn run(mut cmd: Command) -> Output {
 fn start_tracker(dir: &Path) -> (Proc, u16) {
     let tracker_dir = dir.join("t");
     std::fs::create_dir_all(&tracker_dir).unwrap();
-    std::fs::write(tracker_dir.join("config.ini"), "tracker_ip = 127.0.0.1\ntracker_port = 5000\n").unwrap();
+    std::fs::write(
+        tracker_dir.join("config.ini"),
+        "tracker_ip = 127.0.0.1\ntracker_port = 5000\ntracker_http_port = 0\n",
+    )
+    .unwrap();
     let tracker = spawn({
         let mut c = Command::new(tracker_binary());
         c.arg("--config").arg(tracker_dir.join("config.ini")).args(["--port", "0"]).env("RUST_LOG", "info");

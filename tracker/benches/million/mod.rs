@@ -83,7 +83,7 @@ pub fn run(dir: &Path, limits: &str) -> io::Result<()> {
     std::fs::write(
         &config,
         format!(
-            "tracker_ip = 127.0.0.1\ntracker_port = 5000\ntracker_peer_ttl = {}\ntracker_interval = {}\n{limits}",
+            "tracker_ip = 127.0.0.1\ntracker_port = 5000\ntracker_http_port = 0\ntracker_peer_ttl = {}\ntracker_interval = {}\n{limits}",
             TTL.as_millis(),
             INTERVAL.as_millis()
         ),

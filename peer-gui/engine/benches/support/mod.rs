@@ -105,7 +105,8 @@ pub fn terminate(child: &Child) {
 /// The `tracker` binary on 127.0.0.1 and a free port, its configuration
 /// in `root`: the running process and its port.
 pub fn start_tracker(tracker_bin: &Path, root: &Path) -> (Kill, String) {
-    std::fs::write(root.join("tracker.ini"), "tracker_ip = 127.0.0.1\ntracker_port = 5000\n").unwrap();
+    std::fs::write(root.join("tracker.ini"), "tracker_ip = 127.0.0.1\ntracker_port = 5000\ntracker_http_port = 0\n")
+        .unwrap();
     let mut tracker = std::process::Command::new(tracker_bin)
         .arg("--config")
         .arg(root.join("tracker.ini"))
