@@ -107,18 +107,6 @@ pub struct Files {
 /// a few milliseconds of work for the pass.
 pub const MAX_UNHELD: usize = 1 << 16;
 
-/// Bytes each part of the files' tables holds: see `Cache::footprint`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FilesFootprint {
-    pub records: usize,
-    pub names_heap: usize,
-    pub holders_heap: usize,
-    pub key_index: usize,
-    pub name_index: usize,
-    pub search: usize,
-    pub other: usize,
-}
-
 impl Files {
     /// The file `key` names, if known.
     pub fn find(&self, key: &FileKey) -> Option<FileNo> {
@@ -326,7 +314,7 @@ impl Files {
     }
 
     /// Files held, from number `from` on, with what the status page
-    /// shows of them; with `part`, only those whose name contains it.
+    /// shows of them.
     pub fn rows_from(&self, from: usize) -> impl Iterator<Item = (usize, super::view::FileRow)> + '_ {
         (from..self.records.capacity())
             .filter_map(|no| self.records.get(no).filter(|r| r.is_held()).map(|r| (no, self.row(no as FileNo, r))))
@@ -377,15 +365,15 @@ impl Files {
         (self.by_name.len(), self.disputes.len(), self.unheld.len(), capacity)
     }
 
-    /// A scan: for the status page and the README's breakdown.
-    pub fn footprint(&self) -> FilesFootprint {
+    /// What the files' tables hold (all but `peers`): a scan.
+    pub fn footprint(&self) -> super::Footprint {
         let (mut names_heap, mut holders_heap) = (0, 0);
         for (_, r) in &self.records {
             names_heap += r.desc.as_ref().filter(|d| d.name.is_heap_allocated()).map_or(0, |d| d.name.capacity());
             holders_heap += r.seeders.heap_bytes() + r.leechers.heap_bytes();
         }
         let entry = |k: usize, v: usize| (k + v + 1) * 8 / 7;
-        FilesFootprint {
+        super::Footprint {
             records: self.records.capacity() * std::mem::size_of::<FileRecord>(),
             names_heap,
             holders_heap,
@@ -395,6 +383,7 @@ impl Files {
             other: self.unheld.capacity() * 4
                 + self.disputes.capacity() * entry(4, std::mem::size_of::<Dispute>())
                 + self.long_keys.capacity() * entry(4, 16 + 128),
+            peers: 0,
         }
     }
 

@@ -109,18 +109,8 @@ impl Cache {
     /// What each structure holds (a scan of every file: a few
     /// milliseconds for a million).
     pub fn footprint(&self) -> Footprint {
-        let files = self.files.footprint();
         let by_ip = self.by_ip.capacity() * (std::mem::size_of::<(std::net::IpAddr, super::AtIp)>() + 1) * 8 / 7;
-        Footprint {
-            records: files.records,
-            names_heap: files.names_heap,
-            holders_heap: files.holders_heap,
-            key_index: files.key_index,
-            name_index: files.name_index,
-            search: files.search,
-            peers: self.peers.bytes() + by_ip,
-            other: files.other,
-        }
+        Footprint { peers: self.peers.bytes() + by_ip, ..self.files.footprint() }
     }
 }
 

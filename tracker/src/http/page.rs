@@ -217,7 +217,8 @@ pub(super) fn render(shared: &Shared, query: Query) -> String {
                  <td><code title=\"{}\">{}&hellip;</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 f.length,
                 human_bytes(f.piece_size),
-                human_bytes(f.length),
+                // Only leechers know it: nobody said how long it is.
+                if f.name.is_empty() { "&ndash;".to_owned() } else { human_bytes(f.length) },
                 escape(&f.key),
                 escape(f.key.get(..12).unwrap_or(&f.key)),
                 f.seeders,
