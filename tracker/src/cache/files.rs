@@ -320,14 +320,15 @@ impl Files {
             .filter_map(|no| self.records.get(no).filter(|r| r.is_held()).map(|r| (no, self.row(no as FileNo, r))))
     }
 
-    /// The files held whose name contains `part`, ignoring case.
-    pub fn matching(&self, part: &str) -> Vec<FileNo> {
+    /// The first `cap` files held whose name contains `part`, ignoring
+    /// case, by number.
+    pub fn matching(&self, part: &str, cap: usize) -> Vec<FileNo> {
         let mut found = Vec::new();
         self.search.find(part, |no| {
             if self.records.get(no as usize).is_some_and(FileRecord::is_held) {
                 found.push(no);
             }
-            true
+            found.len() < cap
         });
         found.sort_unstable();
         found

@@ -38,7 +38,7 @@ use common::protocol::{Criterion, FileEntry, FileRef};
 pub use self::files::MAX_UNHELD;
 pub use self::limits::{Limits, Refused};
 pub use self::owner::Owner;
-pub use self::view::{FileRow, Footprint, MAX_PAGE, Page, PeerRow};
+pub use self::view::{FileRow, Footprint, MAX_MATCHES, MAX_PAGE, Page, PeerRow};
 
 use self::files::{FileNo, Files};
 use self::limits::AtIp;

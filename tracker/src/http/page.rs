@@ -186,7 +186,8 @@ pub(super) fn render(shared: &Shared, query: Query) -> String {
     let _ = write!(h, "<section><h2><span>Files <small>");
     match search {
         Some(q) => {
-            let _ = write!(h, "{} of {file_count} match &ldquo;{}&rdquo;", files.total, escape(q));
+            let at_least = if files.total >= crate::cache::MAX_MATCHES { "at least " } else { "" };
+            let _ = write!(h, "{at_least}{} of {file_count} match &ldquo;{}&rdquo;", files.total, escape(q));
         }
         None => {
             let _ = write!(h, "{file_count} known");
@@ -242,12 +243,13 @@ fn keep(search: Option<&str>) -> String {
     search.map_or_else(String::new, |q| format!("&amp;q={}", encode(q)))
 }
 
-/// "rows a to b of n", with links to the first and the next page.
+/// "n rows shown of N", with links to the first and the next page. (A
+/// cursor is where the cache resumes, not a row's position.)
 fn pager(h: &mut String, key: &str, at: u64, shown: usize, total: usize, next: Option<u64>, extra: &str) {
     if at == 0 && next.is_none() {
         return;
     }
-    let _ = write!(h, "<div class=\"pager\"><span>{}&ndash;{} of {total}</span>", at + 1, at + shown as u64);
+    let _ = write!(h, "<div class=\"pager\"><span>{shown} shown of {total}</span>");
     if at > 0 {
         let _ = write!(h, "<a href=\"/?{key}=0{extra}\">&laquo; first</a>");
     }
