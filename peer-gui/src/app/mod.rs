@@ -5,6 +5,7 @@
 //! The UI thread never waits on disk, network or hashing.
 
 pub mod desktop;
+pub mod icon;
 pub mod launch;
 pub mod logger;
 mod persist;

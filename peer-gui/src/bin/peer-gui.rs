@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use peer::engine::settings::{load_settings, user_config};
 use peer_gui::app::launch::{Launch, Setup, existing_config, start_app};
-use peer_gui::app::{Repaint, logger};
+use peer_gui::app::{Repaint, icon, logger};
 
 /// Eirb2Share peer, with a window.
 #[derive(Debug, Parser)]
@@ -53,8 +53,12 @@ fn main() -> ExitCode {
         Launch::Running(app) if app.tabs.len() == 1 => format!("Eirb2Share | {}", app.tabs[0].title),
         _ => "Eirb2Share peers".to_owned(),
     };
+    let mut viewport = eframe::egui::ViewportBuilder::default();
+    if let Some(icon) = icon::window_icon() {
+        viewport = viewport.with_icon(icon);
+    }
     let options = eframe::NativeOptions {
-        viewport: eframe::egui::ViewportBuilder::default()
+        viewport: viewport
             .with_title(&title)
             .with_app_id("eirb2share")
             .with_inner_size([1000.0, 700.0])
