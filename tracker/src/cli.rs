@@ -9,14 +9,17 @@ use common::config::TrackerConfig;
 
 /// Eirb2Share tracker: knows which peer shares which file.
 ///
-/// Logs go to stderr; RUST_LOG sets the level (info by default).
-/// SIGINT or SIGTERM stops it cleanly.
+/// Logs go to stderr (to the journal, with their levels, under systemd);
+/// RUST_LOG sets the level (info by default). SIGINT or SIGTERM stops it
+/// cleanly.
 #[derive(Debug, Parser)]
 #[command(version)]
 pub struct Args {
-    /// Configuration file.
-    #[arg(long, default_value = "install/tracker/config.ini")]
-    pub config: PathBuf,
+    /// Configuration file [default: install/tracker/config.ini if it
+    /// exists here (the project's), else /etc/eirb2share/tracker.ini (the
+    /// package's)].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Listen on this IP instead of the file's tracker_ip.
     #[arg(long)]
     pub ip: Option<IpAddr>,
@@ -25,10 +28,25 @@ pub struct Args {
     pub port: Option<u16>,
 }
 
+/// Where the tracker looks for its configuration without `--config`, in
+/// order: the project's, when started from the checkout (`make
+/// run_tracker`), then the one the Debian package installs.
+pub const CONFIG_CANDIDATES: [&str; 2] = ["install/tracker/config.ini", "/etc/eirb2share/tracker.ini"];
+
+/// The given file, else the first candidate that exists (else the last,
+/// so that the error names the installed path).
+pub fn config_path(given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| {
+        let found = CONFIG_CANDIDATES.iter().map(PathBuf::from).find(|p| p.exists());
+        found.unwrap_or_else(|| PathBuf::from(CONFIG_CANDIDATES[CONFIG_CANDIDATES.len() - 1]))
+    })
+}
+
 pub fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    crate::journal::init_logger();
     let args = Args::parse();
-    let mut config = match TrackerConfig::load(&args.config) {
+    let path = config_path(args.config);
+    let mut config = match TrackerConfig::load(&path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("tracker: {e}");

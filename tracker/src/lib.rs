@@ -21,6 +21,7 @@ pub mod cli;
 pub mod conn;
 pub mod handler;
 pub mod http;
+pub mod journal;
 mod pool;
 pub mod reactor;
 pub mod shutdown;

@@ -1,0 +1,68 @@
+//! Log lines fit for where stderr goes.
+//!
+//! Under systemd, stderr is a stream into the journal, which stamps each
+//! line itself and reads a `<N>` prefix as its syslog priority: so there
+//! the tracker writes `<3>target: message` (and `journalctl -p warning`
+//! shows only warnings and errors), elsewhere env_logger's usual lines.
+//! systemd says stderr is the journal through `JOURNAL_STREAM`, the
+//! device and inode of that stream; a terminal started from inside a
+//! service inherits the variable but not the stream, so both are checked.
+
+use std::io::Write;
+
+/// The syslog priority the journal gives a line of this level.
+pub fn priority(level: log::Level) -> u8 {
+    match level {
+        log::Level::Error => 3,
+        log::Level::Warn => 4,
+        log::Level::Info => 6,
+        log::Level::Debug | log::Level::Trace => 7,
+    }
+}
+
+/// Whether `journal_stream` (`JOURNAL_STREAM`'s `device:inode`) names
+/// the file `fd_path` is open on.
+pub fn is_stream(journal_stream: &str, fd_path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some((dev, ino)) = journal_stream.split_once(':') else { return false };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else { return false };
+    std::fs::metadata(fd_path).is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+}
+
+fn stderr_is_journal() -> bool {
+    std::env::var("JOURNAL_STREAM").is_ok_and(|s| is_stream(&s, std::path::Path::new("/proc/self/fd/2")))
+}
+
+/// Sets up `log` for the tracker binary: RUST_LOG, info by default.
+pub fn init_logger() {
+    let mut builder = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if stderr_is_journal() {
+        builder.format(|buf, record| {
+            writeln!(buf, "<{}>{}: {}", priority(record.level()), record.target(), record.args())
+        });
+    }
+    builder.init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn the_stream_is_recognised_by_device_and_inode_only() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        let m = std::fs::metadata(&file).unwrap();
+        assert!(is_stream(&format!("{}:{}", m.dev(), m.ino()), &file));
+        assert!(!is_stream(&format!("{}:{}", m.dev(), m.ino() + 1), &file));
+        for bad in ["", "12", "a:b", "1:2:3", ":"] {
+            assert!(!is_stream(bad, &file), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn levels_map_to_syslog_priorities() {
+        let all = [log::Level::Error, log::Level::Warn, log::Level::Info, log::Level::Debug, log::Level::Trace];
+        assert_eq!(all.map(priority), [3, 4, 6, 7, 7]);
+    }
+}
