@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test fmt-check clippy unit bench-key bench-tracker bench-tracker-memory bench-download bench-swarm bench-frame bench-lan screenshot screenshot-tracker run run_peers install-desktop fuzz clean run_tracker install-tracker-service
+.PHONY: all build test fmt-check clippy unit bench-key bench-tracker bench-tracker-memory bench-download bench-swarm bench-frame bench-lan screenshot screenshot-tracker run run_peers install-desktop fuzz clean run_tracker deb test-deb icons
 
 all: build
 
@@ -79,11 +79,13 @@ screenshot-tracker:
 run: build
 	bash scripts/run.sh
 
-## A launcher entry for the current user (menus, double-click).
+## A launcher entry and icons for the current user, running this
+## checkout's build (menus, double-click); the package does it system-wide.
 install-desktop: build
-	mkdir -p $(HOME)/.local/share/applications
-	sed -e 's|@BIN@|$(CURDIR)/target/release/peer-gui|' -e 's|@DIR@|$(CURDIR)|' install/eirb2share-peer.desktop > $(HOME)/.local/share/applications/eirb2share-peer.desktop
-	@echo "installed $(HOME)/.local/share/applications/eirb2share-peer.desktop"
+	mkdir -p $(HOME)/.local/share/applications $(HOME)/.local/share/icons
+	sed -e 's|^Exec=peer-gui|Exec=$(CURDIR)/target/release/peer-gui|' install/eirb2share.desktop > $(HOME)/.local/share/applications/eirb2share.desktop
+	cp -r install/icons/hicolor $(HOME)/.local/share/icons/
+	@echo "installed $(HOME)/.local/share/applications/eirb2share.desktop"
 
 ## Every peer of PEERS_CONFIG in one app, one tab each; with
 ## PEERS_CONFIG=install/peers/config-distributed.ini they need no tracker.
@@ -91,11 +93,19 @@ PEERS_CONFIG ?= install/peers/config.ini
 run_peers: build
 	./target/release/peer-gui --config $(PEERS_CONFIG)
 
-## Installs and starts the tracker as a systemd service (needs root).
-install-tracker-service: build
-	sed 's|@DIR@|$(CURDIR)|g' install/tracker/tracker.service > /etc/systemd/system/eirb2share-tracker.service
-	systemctl daemon-reload
-	systemctl enable --now eirb2share-tracker
+## Debian packages of the tracker (a systemd service) and of the app, in
+## target/debian/; installs cargo-deb (and dpkg-dev) when missing.
+deb:
+	CARGO="$(CARGO)" bash scripts/deb.sh
+
+## Builds the packages, inspects them, installs them, checks what they
+## installed and removes them again (the install part needs root).
+test-deb:
+	CARGO="$(CARGO)" bash scripts/test-deb.sh
+
+## The PNG icons, from install/icons/hicolor/scalable/apps/eirb2share.svg.
+icons:
+	bash scripts/icons.sh
 
 clean:
 	$(CARGO) clean
