@@ -159,9 +159,16 @@ pub fn config_candidates() -> Vec<PathBuf> {
 
 /// The user's own configuration file (written by the app's first run).
 pub fn user_config() -> PathBuf {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
+    user_config_in(std::env::var_os("XDG_CONFIG_HOME"), std::env::var_os("HOME"))
+}
+
+/// [`user_config`] for these values of `XDG_CONFIG_HOME` and `HOME`.
+fn user_config_in(xdg_config_home: Option<std::ffi::OsString>, home: Option<std::ffi::OsString>) -> PathBuf {
+    // The XDG base directory spec: an empty or relative value is ignored.
+    let base = xdg_config_home
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .filter(|p| p.is_absolute())
+        .or_else(|| home.map(|h| PathBuf::from(h).join(".config")))
         .unwrap_or_else(|| PathBuf::from("."));
     base.join("eirb2share/config.ini")
 }
@@ -190,6 +197,15 @@ pub fn load_settings(config: Option<&Path>, peer: u32) -> Result<Settings, Setti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_user_config_follows_xdg_config_home_only_when_absolute() {
+        let at = |xdg: Option<&str>| user_config_in(xdg.map(Into::into), Some("/home/u".into()));
+        assert_eq!(at(Some("/cfg")), Path::new("/cfg/eirb2share/config.ini"));
+        for ignored in [None, Some(""), Some("relative/dir")] {
+            assert_eq!(at(ignored), Path::new("/home/u/.config/eirb2share/config.ini"), "{ignored:?}");
+        }
+    }
 
     #[test]
     fn a_peer_missing_from_the_file_is_named_with_those_defined() {
