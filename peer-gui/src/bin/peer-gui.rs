@@ -51,7 +51,8 @@ fn main() -> ExitCode {
     }
     let title = match &launch {
         Launch::Running(app) if app.tabs.len() == 1 => format!("Eirb2Share | {}", app.tabs[0].title),
-        _ => "Eirb2Share peers".to_owned(),
+        Launch::Running(_) => "Eirb2Share peers".to_owned(),
+        Launch::Setup(_) | Launch::Failed(_) => "Eirb2Share".to_owned(),
     };
     let mut viewport = eframe::egui::ViewportBuilder::default();
     if let Some(icon) = icon::window_icon() {
