@@ -118,6 +118,11 @@ check "dpkg -i installs both packages" dpkg -i "$tracker_deb" "$peer_deb"
 for command in tracker peer peer-gui; do
   check "/usr/bin/$command --help runs" bash -c "/usr/bin/$command --help >/dev/null"
 done
+home=$(mktemp -d)
+answer=$(cd "$home" && HOME="$home" timeout 10 env -u XDG_CONFIG_HOME /usr/bin/peer 2>&1)
+check "the installed peer, with no settings, exits naming ~/.config/eirb2share/config.ini" \
+  bash -c '[ "$1" != 0 ] && grep -qF "$2/.config/eirb2share/config.ini" <<<"$3"' _ $? "$home" "$answer"
+rm -rf "$home"
 check "the system user eirb2share exists, without a login shell" \
   bash -c 'entry=$(getent passwd eirb2share) && uid=$(cut -d: -f3 <<<"$entry") && [ "$uid" -lt 1000 ] && case $(cut -d: -f7 <<<"$entry") in */nologin|*/false) true;; *) false;; esac'
 check "the unit is enabled" test -L /etc/systemd/system/multi-user.target.wants/eirb2share-tracker.service
@@ -150,6 +155,16 @@ if [ -d /run/systemd/system ]; then
   # A machine that runs systemd started the service on install.
   check "the service is active" systemctl is-active --quiet eirb2share-tracker
 fi
+
+# An upgrade (the same tracker as revision 2) keeps the admin's edit of
+# the settings and the user, and leaves the package configured.
+echo "# an admin's edit" >>"$conffile"
+"$CARGO" deb --no-build --strip --package tracker --deb-version "$version-2" --output "$target/debian/upgrade/" >/dev/null
+check "dpkg -i upgrades the tracker to $version-2" dpkg -i "$target/debian/upgrade/eirb2share-tracker_${version}-2_${arch}.deb"
+check "the upgrade kept the edited settings" grep -qx "# an admin's edit" "$conffile"
+check "the tracker package is configured after the upgrade" \
+  test "$(dpkg-query --show --showformat='${Version} ${db:Status-Status}' eirb2share-tracker)" = "$version-2 installed"
+check "the user survived the upgrade" bash -c "getent passwd eirb2share >/dev/null"
 
 ## Removed: nothing of theirs is left but the conffile, then purged.
 files_of() { contents "$1" | grep -v '/$' | grep -vxF "$conffile"; }
