@@ -119,7 +119,7 @@ for command in tracker peer peer-gui; do
   check "/usr/bin/$command --help runs" bash -c "/usr/bin/$command --help >/dev/null"
 done
 home=$(mktemp -d)
-answer=$(cd "$home" && HOME="$home" timeout 10 env -u XDG_CONFIG_HOME /usr/bin/peer 2>&1)
+answer=$(cd "$home" && HOME="$home" timeout 10 env -u XDG_CONFIG_HOME /usr/bin/peer search anything 2>&1)
 check "the installed peer, with no settings, exits naming ~/.config/eirb2share/config.ini" \
   bash -c '[ "$1" != 0 ] && grep -qF "$2/.config/eirb2share/config.ini" <<<"$3"' _ $? "$home" "$answer"
 rm -rf "$home"
