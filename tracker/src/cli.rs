@@ -49,7 +49,7 @@ pub fn main() -> ExitCode {
     let mut config = match TrackerConfig::load(&path) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("tracker: {e}");
+            crate::journal::fatal(format_args!("{e}"));
             return ExitCode::from(2);
         }
     };
@@ -59,10 +59,10 @@ pub fn main() -> ExitCode {
     let listener = match crate::bind(config.addr) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!(
-                "tracker: cannot listen on {}: {e} (is another tracker running, or is the address not local?)",
+            crate::journal::fatal(format_args!(
+                "cannot listen on {}: {e} (is another tracker running, or is the address not local?)",
                 config.addr
-            );
+            ));
             return ExitCode::from(1);
         }
     };
@@ -76,7 +76,7 @@ pub fn main() -> ExitCode {
     match crate::run_with_http(listener, http, shared) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tracker: stopped on error: {e}");
+            crate::journal::fatal(format_args!("stopped on error: {e}"));
             ExitCode::from(1)
         }
     }

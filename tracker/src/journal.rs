@@ -29,6 +29,17 @@ pub fn is_stream(journal_stream: &str, fd_path: &std::path::Path) -> bool {
     std::fs::metadata(fd_path).is_ok_and(|m| m.dev() == dev && m.ino() == ino)
 }
 
+/// Says why the tracker stops, on stderr: `tracker: message` on a
+/// terminal, at error priority in the journal (so `journalctl -p err`
+/// shows why the service failed).
+pub fn fatal(message: std::fmt::Arguments<'_>) {
+    if stderr_is_journal() {
+        eprintln!("<{}>tracker: {message}", priority(log::Level::Error));
+    } else {
+        eprintln!("tracker: {message}");
+    }
+}
+
 fn stderr_is_journal() -> bool {
     std::env::var("JOURNAL_STREAM").is_ok_and(|s| is_stream(&s, std::path::Path::new("/proc/self/fd/2")))
 }

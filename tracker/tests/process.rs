@@ -136,3 +136,31 @@ fn a_status_port_in_use_is_a_logged_error_and_the_protocol_is_served() {
     signal(&t.child, "TERM");
     assert!(wait_exit(t.child).success());
 }
+
+/// Under systemd (stderr is the stream `JOURNAL_STREAM` names), lines
+/// carry the journal's priority: a tracker that cannot start says why at
+/// error priority, so `journalctl -p err` shows it.
+#[test]
+fn under_the_journal_a_fatal_error_has_error_priority() {
+    use std::os::unix::fs::MetadataExt;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!("tracker-test-journal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.ini");
+    std::fs::write(&config, "tracker_ip = 127.0.0.1\ntracker_port = 5000\ntracker_http_port = 0\n").unwrap();
+    let stream = dir.join("journal");
+    let file = std::fs::File::create(&stream).unwrap();
+    let meta = file.metadata().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_tracker"))
+        .args(["--config", config.to_str().unwrap(), "--port", &port.to_string()])
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .unwrap();
+    assert_eq!(wait_exit(child).code(), Some(1), "a taken port stops the tracker");
+    let said = std::fs::read_to_string(&stream).unwrap();
+    let line = said.lines().find(|l| l.contains("cannot listen"));
+    assert!(line.is_some_and(|l| l.starts_with("<3>tracker: ")), "{said:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
