@@ -27,10 +27,8 @@ finish() {
 
 bash scripts/deb.sh || { echo "test-deb: the packages could not be built" >&2; exit 1; }
 
-target=$("$CARGO" metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-version=$("$CARGO" metadata --format-version 1 --no-deps | python3 -c '
-import json, sys
-print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "tracker"))')
+target=$("$CARGO" metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | sed 's/.*:"//; s/"$//')
+version=$("$CARGO" pkgid --package tracker | sed 's/.*[#@]//')
 arch=$(dpkg --print-architecture)
 tracker_deb="$target/debian/eirb2share-tracker_${version}-1_${arch}.deb"
 peer_deb="$target/debian/eirb2share-peer_${version}-1_${arch}.deb"
@@ -58,7 +56,7 @@ has() { # has DEB PATH...
     check "$(basename "$deb") holds $path" grep -qxF "$path" <<<"$listing"
   done
 }
-has "$tracker_deb" /usr/bin/tracker "/$unit" "$conffile"
+has "$tracker_deb" /usr/bin/tracker "/$unit" "$conffile" /usr/share/man/man1/tracker.1.gz
 check "the tracker's conffiles are exactly $conffile" \
   test "$(dpkg-deb --info "$tracker_deb" conffiles)" = "$conffile"
 icons=()
@@ -66,6 +64,7 @@ for size in 16 22 24 32 48 64 128 256 512; do
   icons+=("/usr/share/icons/hicolor/${size}x${size}/apps/eirb2share.png")
 done
 has "$peer_deb" /usr/bin/peer-gui /usr/bin/peer /usr/share/applications/eirb2share.desktop \
+  /usr/share/man/man1/peer.1.gz /usr/share/man/man1/peer-gui.1.gz \
   /usr/share/icons/hicolor/scalable/apps/eirb2share.svg "${icons[@]}"
 stripped() { # stripped DEB PATH: no debug sections in the packaged binary
   local bin="$target/debian/stripped-check"
@@ -93,6 +92,13 @@ if command -v systemd-analyze >/dev/null; then
   systemd-analyze security --offline=yes --no-pager "install/debian/tracker/eirb2share-tracker.service" 2>/dev/null |
     tail -n 1 | sed 's/^/systemd-analyze security: /'
 fi
+
+# Their files but the conffile, listed now: building the upgrade below
+# replaces the tracker's package.
+files_of() { contents "$1" | grep -v '/$' | grep -vxF "$conffile"; }
+tracker_files=$(files_of "$tracker_deb")
+peer_files=$(files_of "$peer_deb")
+check "the packages' file lists were read" test -n "$tracker_files" -a -n "$peer_files"
 
 ## Installed on this machine (root only: CI runs as root).
 if [ "$(id -u)" != 0 ]; then
@@ -167,19 +173,24 @@ check "the tracker package is configured after the upgrade" \
 check "the user survived the upgrade" bash -c "getent passwd eirb2share >/dev/null"
 
 ## Removed: nothing of theirs is left but the conffile, then purged.
-files_of() { contents "$1" | grep -v '/$' | grep -vxF "$conffile"; }
-left() { # left DEB: lists the package's files still on disk
+left() { # left "LISTING": the listed files still on disk
   local path
   while read -r path; do
     [ -e "$path" ] && echo "$path"
-  done < <(files_of "$1")
+  done <<<"$1"
 }
 check "dpkg -r removes both packages" dpkg -r eirb2share-peer eirb2share-tracker
-check "no file of the tracker package is left" test -z "$(left "$tracker_deb")"
-check "no file of the peer package is left" test -z "$(left "$peer_deb")"
+check "no file of the tracker package is left" test -z "$(left "$tracker_files")"
+check "no file of the peer package is left" test -z "$(left "$peer_files")"
 check "the conffile is kept after removal" test -f "$conffile"
-check "the unit is disabled" test ! -e /etc/systemd/system/multi-user.target.wants/eirb2share-tracker.service
+# Debian's way (deb-systemd-helper): a removed package's unit is masked,
+# so nothing can start it, and its enablement is remembered for a
+# reinstall; purging forgets both.
+check "the unit file is gone and the unit masked" \
+  bash -c "[ ! -e '/$unit' ] && [ \"\$(readlink /etc/systemd/system/eirb2share-tracker.service)\" = /dev/null ]"
 check "dpkg -P purges the tracker" dpkg -P eirb2share-tracker eirb2share-peer
 check "the conffile is gone after purging" test ! -e "$conffile"
+check "nothing of the unit is left in /etc/systemd after purging" \
+  test -z "$(find /etc/systemd -name 'eirb2share-tracker*')"
 check "the system user is gone after purging" bash -c '! getent passwd eirb2share >/dev/null'
 finish
