@@ -165,8 +165,15 @@ fi
 # An upgrade (the same tracker as revision 2) keeps the admin's edit of
 # the settings and the user, and leaves the package configured.
 echo "# an admin's edit" >>"$conffile"
+# cargo-deb deletes the package's other versions from target/debian:
+# revision 1 is put back afterwards, for `apt install ./target/debian/*.deb`.
+kept=$(mktemp -d)
+cp "$tracker_deb" "$kept/"
 "$CARGO" deb --no-build --strip --package tracker --deb-version "$version-2" --output "$target/debian/upgrade/" >/dev/null
+cp "$kept/$(basename "$tracker_deb")" "$tracker_deb"
+rm -rf "$kept"
 check "dpkg -i upgrades the tracker to $version-2" dpkg -i "$target/debian/upgrade/eirb2share-tracker_${version}-2_${arch}.deb"
+rm -rf "$target/debian/upgrade"
 check "the upgrade kept the edited settings" grep -qx "# an admin's edit" "$conffile"
 check "the tracker package is configured after the upgrade" \
   test "$(dpkg-query --show --showformat='${Version} ${db:Status-Status}' eirb2share-tracker)" = "$version-2 installed"
