@@ -81,10 +81,12 @@ run: build
 
 ## A launcher entry and icons for the current user, running this
 ## checkout's build (menus, double-click); the package does it system-wide.
+# (eirb2share-peer.desktop: the entry's name before the packages.)
 install-desktop: build
-	mkdir -p $(HOME)/.local/share/applications $(HOME)/.local/share/icons
-	sed -e 's|^Exec=peer-gui|Exec=$(CURDIR)/target/release/peer-gui|' install/eirb2share.desktop > $(HOME)/.local/share/applications/eirb2share.desktop
-	cp -r install/icons/hicolor $(HOME)/.local/share/icons/
+	mkdir -p "$(HOME)/.local/share/applications" "$(HOME)/.local/share/icons"
+	rm -f "$(HOME)/.local/share/applications/eirb2share-peer.desktop"
+	sed -e 's|^Exec=peer-gui|Exec="$(CURDIR)/target/release/peer-gui"|' install/eirb2share.desktop > "$(HOME)/.local/share/applications/eirb2share.desktop"
+	cp -r install/icons/hicolor "$(HOME)/.local/share/icons/"
 	@echo "installed $(HOME)/.local/share/applications/eirb2share.desktop"
 
 ## Every peer of PEERS_CONFIG in one app, one tab each; with

@@ -8,8 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
 
-if ! "$CARGO" deb --version >/dev/null 2>&1; then
-  echo "deb: installing cargo-deb (once)" >&2
+# 3.8 or later: the flags and the package layout used here.
+have=$("$CARGO" deb --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1 || true)
+if [ -z "$have" ] || [ "$(printf '%s\n' 3.8.0 "$have" | sort -V | head -n 1)" != 3.8.0 ]; then
+  echo "deb: installing cargo-deb 3.8 or later${have:+ (found $have)}" >&2
   "$CARGO" install --locked cargo-deb --version '^3.8'
 fi
 missing=()

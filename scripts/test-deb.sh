@@ -77,6 +77,7 @@ stripped() { # stripped DEB PATH: no debug sections in the packaged binary
 }
 check "the packaged tracker is stripped" stripped "$tracker_deb" /usr/bin/tracker
 check "the packaged peer-gui is stripped" stripped "$peer_deb" /usr/bin/peer-gui
+check "the packaged peer is stripped" stripped "$peer_deb" /usr/bin/peer
 if command -v desktop-file-validate >/dev/null; then
   check "desktop-file-validate accepts the desktop entry" desktop-file-validate install/eirb2share.desktop
 fi
@@ -107,7 +108,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 for package in eirb2share-tracker eirb2share-peer; do
   if dpkg-query --show --showformat='${db:Status-Status}' "$package" 2>/dev/null | grep -q '^installed$'; then
-    echo "skip: installing the packages ($package is installed here already; not touching it)"
+    fail "$package is installed here already, so the install checks cannot run: purge it (sudo apt purge eirb2share-tracker eirb2share-peer) and run again"
     finish
   fi
 done
@@ -189,6 +190,9 @@ left() { # left "LISTING": the listed files still on disk
 check "dpkg -r removes both packages" dpkg -r eirb2share-peer eirb2share-tracker
 check "no file of the tracker package is left" test -z "$(left "$tracker_files")"
 check "no file of the peer package is left" test -z "$(left "$peer_files")"
+if [ -d /run/systemd/system ]; then
+  check "the service is stopped after removal" bash -c '! systemctl is-active --quiet eirb2share-tracker'
+fi
 check "the conffile is kept after removal" test -f "$conffile"
 # Debian's way (deb-systemd-helper): a removed package's unit is masked,
 # so nothing can start it, and its enablement is remembered for a

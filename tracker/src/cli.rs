@@ -96,3 +96,15 @@ fn bind_http(addr: SocketAddr) -> Option<std::net::TcpListener> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_is_the_given_one_else_the_installed_one_outside_the_project() {
+        assert_eq!(config_path(Some("x.ini".into())), PathBuf::from("x.ini"));
+        // Tests run in tracker/, where no install/tracker/config.ini is.
+        assert_eq!(config_path(None), PathBuf::from("/etc/eirb2share/tracker.ini"));
+    }
+}

@@ -21,12 +21,12 @@ pub fn priority(level: log::Level) -> u8 {
 }
 
 /// Whether `journal_stream` (`JOURNAL_STREAM`'s `device:inode`) names
-/// the file `fd_path` is open on.
-pub fn is_stream(journal_stream: &str, fd_path: &std::path::Path) -> bool {
+/// the file whose metadata is `file`.
+pub fn is_stream(journal_stream: &str, file: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
     let Some((dev, ino)) = journal_stream.split_once(':') else { return false };
     let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else { return false };
-    std::fs::metadata(fd_path).is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+    file.dev() == dev && file.ino() == ino
 }
 
 /// Says why the tracker stops, on stderr: `tracker: message` on a
@@ -41,7 +41,11 @@ pub fn fatal(message: std::fmt::Arguments<'_>) {
 }
 
 fn stderr_is_journal() -> bool {
-    std::env::var("JOURNAL_STREAM").is_ok_and(|s| is_stream(&s, std::path::Path::new("/proc/self/fd/2")))
+    use std::os::fd::AsFd;
+    let Ok(journal_stream) = std::env::var("JOURNAL_STREAM") else { return false };
+    // fstat of a duplicate of stderr, as systemd documents it (no /proc).
+    let stderr = std::io::stderr().as_fd().try_clone_to_owned().map(std::fs::File::from);
+    stderr.and_then(|f| f.metadata()).is_ok_and(|m| is_stream(&journal_stream, &m))
 }
 
 /// Sets up `log` for the tracker binary: RUST_LOG, info by default.
@@ -64,10 +68,10 @@ mod tests {
     fn the_stream_is_recognised_by_device_and_inode_only() {
         let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
         let m = std::fs::metadata(&file).unwrap();
-        assert!(is_stream(&format!("{}:{}", m.dev(), m.ino()), &file));
-        assert!(!is_stream(&format!("{}:{}", m.dev(), m.ino() + 1), &file));
+        assert!(is_stream(&format!("{}:{}", m.dev(), m.ino()), &m));
+        assert!(!is_stream(&format!("{}:{}", m.dev(), m.ino() + 1), &m));
         for bad in ["", "12", "a:b", "1:2:3", ":"] {
-            assert!(!is_stream(bad, &file), "{bad:?}");
+            assert!(!is_stream(bad, &m), "{bad:?}");
         }
     }
 
