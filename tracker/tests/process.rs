@@ -22,14 +22,21 @@ fn start() -> Running {
     start_with("tracker_http_port = 0\n")
 }
 
-/// The tracker with `extra` config lines (each test its own file).
-fn start_with(extra: &str) -> Running {
+/// A configuration on 127.0.0.1 with `extra` lines, in a folder of its
+/// own (each test its own file); returns the file.
+fn config_with(extra: &str) -> std::path::PathBuf {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("tracker-test-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("config.ini");
     std::fs::write(&config, format!("tracker_ip = 127.0.0.1\ntracker_port = 5000\n{extra}")).unwrap();
+    config
+}
+
+/// The tracker with `extra` config lines.
+fn start_with(extra: &str) -> Running {
+    let config = config_with(extra);
     let mut child = Command::new(env!("CARGO_BIN_EXE_tracker"))
         .args(["--config", config.to_str().unwrap(), "--port", "0"])
         .env("RUST_LOG", "info")
@@ -145,10 +152,8 @@ fn under_the_journal_a_fatal_error_has_error_priority() {
     use std::os::unix::fs::MetadataExt;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let dir = std::env::temp_dir().join(format!("tracker-test-journal-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.ini");
-    std::fs::write(&config, "tracker_ip = 127.0.0.1\ntracker_port = 5000\ntracker_http_port = 0\n").unwrap();
+    let config = config_with("tracker_http_port = 0\n");
+    let dir = config.parent().unwrap();
     let stream = dir.join("journal");
     let file = std::fs::File::create(&stream).unwrap();
     let meta = file.metadata().unwrap();
@@ -162,5 +167,5 @@ fn under_the_journal_a_fatal_error_has_error_priority() {
     let said = std::fs::read_to_string(&stream).unwrap();
     let line = said.lines().find(|l| l.contains("cannot listen"));
     assert!(line.is_some_and(|l| l.starts_with("<3>tracker: ")), "{said:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
 }
